@@ -1,0 +1,41 @@
+"""Prometheus metrics shared by every process, defined once.
+
+Label values are bounded sets (channel, topic, reason, method): never a customer id,
+phone or token. Process-specific metrics live next to their code but follow the same
+``ccb_`` prefix and base-unit naming.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+PRODUCED = Counter(
+    "ccb_producer_messages_total", "Records handed to Kafka, by topic and outcome.",
+    ["topic", "outcome"],
+)
+PRODUCER_IN_FLIGHT = Gauge(
+    "ccb_producer_in_flight", "Records sent but not yet acknowledged by Kafka.", ["client"],
+)
+PRODUCER_ERRORS = Counter(
+    "ccb_producer_errors_total", "Producer-level errors reported by librdkafka.",
+    ["client", "code"],
+)
+PUBLISH_LATENCY = Histogram(
+    "ccb_publish_latency_seconds", "Time from produce() to Kafka's acknowledgement.",
+    ["topic"], buckets=LATENCY_BUCKETS,
+)
+DEAD_LETTERS = Counter(
+    "ccb_dead_letters_total", "Records sent to the dead-letter topic, by source and reason.",
+    ["source", "reason"],
+)
+BROKER_UP = Gauge(
+    "ccb_kafka_broker_reachable", "1 when this process can reach the Kafka cluster.", ["client"],
+)
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1") -> int:
+    """Expose /metrics on ``port`` (0 picks a free port); returns the bound port."""
+    server, _thread = start_http_server(port, addr=addr)
+    return int(server.server_port)

@@ -1,0 +1,123 @@
+"""Typed, frozen settings, read once per process from ``CCB_*`` environment variables.
+
+Defaults run the local stack with no configuration at all. Secrets are ``SecretStr`` and
+only turn into plain strings where a client is built.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a backbone process needs to reach Kafka and the registry."""
+
+    model_config = SettingsConfigDict(env_prefix="CCB_", frozen=True, extra="ignore")
+
+    # Kafka. Point these at an existing cluster to skip the local broker.
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = None
+    # Set when Kafka / the registry are provided by someone else: the local stack then
+    # neither fetches nor starts them, it only creates the topics and checks reachability.
+    external_kafka: bool = False
+    external_registry: bool = False
+    local_controller_port: int = 19093
+    topic_prefix: str = "ccb."
+    topic_replication: int = 1
+
+    # Schema registry (Confluent API). ``mock://name`` runs an in-process mock for unit tests.
+    schema_registry_url: str = "http://127.0.0.1:18081/apis/ccompat/v7"
+    schema_registry_basic_auth: SecretStr | None = None
+
+    # Personal data: HMAC key for phone/card/ID numbers. ``hmac_key_id`` goes into every
+    # hashed identifier so the key can be rotated without mixing hashes.
+    hmac_key: SecretStr = SecretStr("local-dev-hmac-key-change-me")
+    hmac_key_id: str = "k1"
+    hmac_previous_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    keep_message_text: bool = False
+
+    # Producer behaviour (connectors): bounded buffering then refusal.
+    producer_linger_ms: int = 5
+    producer_max_buffered: int = 100_000
+    producer_delivery_timeout_ms: int = 30_000
+    publish_timeout_s: float = 10.0
+
+    # Faust worker.
+    worker_broker_session_timeout_s: float = 10.0
+    worker_data_dir: str = ".stack/worker-data"
+    worker_store: str = "memory://"
+    worker_web_port: int = 6066
+    timeline_max_entries: int = 50
+    timeline_max_age_days: int = 90
+
+    # gRPC context service.
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    metrics_port: int = 0
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical topic from the catalogue."""
+        return f"{self.topic_prefix}{name}"
+
+    def kafka_common(self) -> dict[str, Any]:
+        """librdkafka settings shared by every confluent-kafka client we build."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl.username"] = self.kafka_sasl_username or ""
+            if self.kafka_sasl_password is not None:
+                conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location:
+            conf["ssl.ca.location"] = self.kafka_ssl_ca_location
+        return conf
+
+    def producer_config(self, **overrides: Any) -> dict[str, Any]:
+        """Idempotent, acks=all producer keyed like Java and Faust clients (murmur2)."""
+        conf = self.kafka_common() | {
+            "enable.idempotence": True,
+            "acks": "all",
+            "partitioner": "murmur2_random",
+            "linger.ms": self.producer_linger_ms,
+            "queue.buffering.max.messages": self.producer_max_buffered,
+            "delivery.timeout.ms": self.producer_delivery_timeout_ms,
+            "compression.type": "lz4",
+        }
+        conf.update(overrides)
+        return conf
+
+    def consumer_config(self, group_id: str, **overrides: Any) -> dict[str, Any]:
+        """At-least-once consumer: we commit only what we processed."""
+        conf = self.kafka_common() | {
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+        }
+        conf.update(overrides)
+        return conf
+
+    def registry_config(self) -> dict[str, Any]:
+        conf: dict[str, Any] = {"url": self.schema_registry_url}
+        if self.schema_registry_basic_auth is not None:
+            conf["basic.auth.user.info"] = self.schema_registry_basic_auth.get_secret_value()
+        return conf
+
+    def faust_broker(self) -> str:
+        return ";".join(f"kafka://{h.strip()}" for h in self.kafka_bootstrap.split(","))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings object (read from the environment once)."""
+    return Settings()
