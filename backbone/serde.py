@@ -47,7 +47,7 @@ def latest_schema_dict(name: str) -> dict[str, Any]:
 
 def registry_client(settings: Settings) -> SchemaRegistryClient:
     """A registry client; ``mock://`` URLs give confluent-kafka's in-process mock."""
-    return SchemaRegistryClient(settings.registry_config())
+    return SchemaRegistryClient.new_client(settings.registry_config())
 
 
 class AvroSerde:
@@ -79,6 +79,9 @@ class AvroSerde:
         try:
             record = self._deserializer(data, SerializationContext(topic, MessageField.VALUE))
         except _RegistryError as exc:
+            if exc.http_status_code == 404:  # the writer's schema id does not exist: poison
+                raise SerializationError(f"unknown schema id in a message on {topic}: {exc}",
+                                         code="unknown_schema") from exc
             raise SchemaRegistryError(f"registry lookup failed on {topic}: {exc}") from exc
         except Exception as exc:  # fastavro raises a zoo of types on bad bytes
             raise SerializationError(f"cannot decode {self.name} from {topic}: {exc}") from exc

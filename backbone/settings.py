@@ -62,6 +62,62 @@ class Settings(BaseSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     metrics_port: int = 0
+    # Identifies this instance in Freshness.served_by, audit records and handoff expiry
+    # duties; empty = "<hostname>-<pid>".
+    grpc_instance_id: str = ""
+    # TLS for the gRPC port (PEM files). With a client CA the server accepts client
+    # certificates; with require_client_cert it accepts nothing else (mutual TLS).
+    grpc_tls_cert_file: str | None = None
+    grpc_tls_key_file: str | None = None
+    grpc_tls_client_ca_file: str | None = None
+    grpc_tls_require_client_cert: bool = False
+    # Bearer tokens: "principal|role" -> token (roles: channel_system, agent, supervisor,
+    # auditor). The defaults are for the local stack only; production sets CCB_GRPC_TOKENS
+    # (JSON) and keeps the tokens secret.
+    grpc_tokens: dict[str, SecretStr] = Field(default_factory=lambda: {
+        "channel-system-dev|channel_system": SecretStr("dev-channel-token"),
+        "agent-dev|agent": SecretStr("dev-agent-token"),
+        "supervisor-dev|supervisor": SecretStr("dev-supervisor-token"),
+        "auditor-dev|auditor": SecretStr("dev-auditor-token"),
+    })
+    # Client-certificate common name -> role, for callers that authenticate by mTLS.
+    grpc_cert_roles: dict[str, str] = Field(default_factory=dict)
+    # Longest a read-your-writes call waits when the caller set no deadline.
+    grpc_max_wait_s: float = 30.0
+    # Handoffs: default and maximum lifetime; after expiry + grace any instance (not only
+    # the creating one) publishes handoff.expired.
+    handoff_ttl_s: int = 600
+    handoff_max_ttl_s: int = 3600
+    handoff_expiry_grace_s: float = 10.0
+
+    # Channel connectors (connectors/). Ports 0 pick a free port (tests).
+    connector_host: str = "127.0.0.1"
+    collector_port: int = 8088
+    wechat_port: int = 8089
+    branch_port: int = 8090
+    desktop_port: int = 8091
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "ccb"
+    ami_secret: SecretStr = SecretStr("ccb-dev-secret")
+    wechat_token: SecretStr = SecretStr("ccb-dev-wechat-token")
+    # 43 characters of base64 (WeChat's EncodingAESKey); empty means plaintext mode only.
+    wechat_aes_key: SecretStr = SecretStr("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
+    wechat_app_id: str = "wx00000000ccb00001"
+    # Bearer token of the bank's own binding back end (OpenID <-> customer number).
+    wechat_bind_token: SecretStr = SecretStr("ccb-dev-bind-token")
+    wechat_transfer_keywords: tuple[str, ...] = ("人工", "客服", "agent", "human")
+    # Segment write key -> channel ("app" or "web") of that source.
+    segment_write_keys: dict[str, str] = Field(
+        default_factory=lambda: {"app-dev-write-key": "app", "web-dev-write-key": "web"})
+    branch_api_keys: dict[str, str] = Field(
+        default_factory=lambda: {"branch-dev-key": "qmatic"})
+    desktop_api_keys: dict[str, str] = Field(
+        default_factory=lambda: {"desktop-dev-key": "agent-desktop"})
+    connector_max_body_bytes: int = 512 * 1024
+    connector_max_event_age_s: int = 7 * 24 * 3600
+    connector_max_clock_skew_s: int = 300
+    connector_dedupe_cache: int = 100_000
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic from the catalogue."""

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from backbone.errors import BackboneError, StackError
 from backbone.settings import Settings, get_settings
-from deploy.stack import kafka, proc, topics
+from deploy.stack import kafka, proc, schemas, topics
 
 REGISTRY = "registry"
 
@@ -27,7 +27,7 @@ def start_registry(settings: Settings) -> int | None:
         jar = registry.fetch_registry(proc.CACHE_DIR)
         host, port = url.hostname or "127.0.0.1", url.port or 8080
         proc.require_port(host, port, "schema registry")
-        popen = proc.spawn(REGISTRY, registry.registry_command(jar, port),
+        popen = proc.spawn(REGISTRY, registry.registry_command(jar, port, java=registry.find_java()),
                            proc.STATE_DIR / "registry" / "registry.log")
         running = popen.pid
     try:
@@ -57,6 +57,8 @@ def up(settings: Settings) -> None:
               f"{time.monotonic() - reg_started:.1f}s, pid {registry_pid}")
     created = topics.ensure_topics(settings)
     print(f"topics     {len(created)} created, catalogue complete")
+    subjects = schemas.register_contracts(settings)
+    print(f"schemas    {len(subjects)} subjects registered ({schemas.COMPATIBILITY})")
     rss = sum(proc.rss_mib(p) for p in (kafka_pid, registry_pid) if p)
     print(f"stack      ready in {time.monotonic() - started:.1f}s, resident memory {rss:.0f} MiB")
 

@@ -15,12 +15,16 @@ executable as ``java`` to :func:`registry_command` (Java 17 fails with
 
 from __future__ import annotations
 
+import os
 import pathlib
+import re
 import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
+
+from backbone.errors import StackError
 
 APICURIO_VERSION = "3.3.3"
 """Pinned Apicurio Registry version; must match ``apicurio.version`` in the pom."""
@@ -36,7 +40,7 @@ _DIST_NAME = f"apicurio-registry-app-{APICURIO_VERSION}"
 _MVN_TIMEOUT_S = 1800.0
 
 
-class RegistryUnavailableError(Exception):
+class RegistryUnavailableError(StackError):
     """The registry could not be fetched, built or reached; the message says what to do."""
 
 
@@ -61,7 +65,9 @@ def fetch_registry(cache_dir: pathlib.Path) -> pathlib.Path:
             f"into {dist} yourself."
         )
     if not _POM.is_file():
-        raise RegistryUnavailableError(f"Registry pom not found at {_POM}; is the checkout complete?")
+        raise RegistryUnavailableError(
+            f"Registry pom not found at {_POM}; is the checkout complete?"
+        )
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = cache_dir / f"{_DIST_NAME}.partial"
@@ -96,6 +102,56 @@ def fetch_registry(cache_dir: pathlib.Path) -> pathlib.Path:
     return jar
 
 
+def _java_major(java: str) -> int | None:
+    """Return the feature release of ``java`` (e.g. 17, 25), or None if it cannot be run."""
+    try:
+        proc = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(1\.)?(\d+)', proc.stderr + proc.stdout)
+    return int(match.group(2)) if match else None
+
+
+def find_java(min_major: int = MIN_JAVA_MAJOR) -> str:
+    """Return a ``java`` executable of at least ``min_major``, for :func:`registry_command`.
+
+    Why: the registry needs Java 21+ while the default ``java`` on PATH may be older
+    (e.g. 17, which is enough for Kafka). Looks at ``$REGISTRY_JAVA``, ``$JAVA_HOME``,
+    ``java`` on PATH, then the JDKs under ``/usr/lib/jvm`` (names in descending order).
+    """
+    candidates: list[str] = []
+    for env in ("REGISTRY_JAVA", "JAVA_HOME"):
+        value = os.environ.get(env)
+        if value:
+            path = pathlib.Path(value)
+            candidates.append(str(path / "bin" / "java" if path.is_dir() else path))
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(on_path)
+    jvm_root = pathlib.Path("/usr/lib/jvm")
+    if jvm_root.is_dir():
+        candidates.extend(
+            str(home / "bin" / "java")
+            for home in sorted(jvm_root.iterdir(), reverse=True)
+            if (home / "bin" / "java").is_file()
+        )
+    seen: list[str] = []
+    for java in candidates:
+        if java in seen:
+            continue
+        seen.append(java)
+        major = _java_major(java)
+        if major is not None and major >= min_major:
+            return java
+    raise RegistryUnavailableError(
+        f"No Java {min_major}+ runtime found (tried: {', '.join(seen) or 'none'}); Apicurio "
+        f"Registry {APICURIO_VERSION} needs Java {min_major}+. Install one (e.g. "
+        f"'apt-get install openjdk-21-jre-headless') or set REGISTRY_JAVA to its java binary."
+    )
+
+
 def registry_command(jar: pathlib.Path, port: int, java: str = "java") -> list[str]:
     """Return the command line that runs the registry on ``127.0.0.1:port`` with in-memory storage.
 
@@ -103,7 +159,7 @@ def registry_command(jar: pathlib.Path, port: int, java: str = "java") -> list[s
     machines; a private in-memory H2 database makes every start a clean registry;
     a small connection pool avoids the default 20 idle connections; banner,
     access log and INFO logs are silenced so the process output stays readable.
-    ``java`` must be Java 21 or newer (see :data:`MIN_JAVA_MAJOR`).
+    ``java`` must be Java 21 or newer: pass :func:`find_java` rather than the default.
     """
     return [
         java,

@@ -1,0 +1,1 @@
+"""Generated gRPC contracts of the context service (package path = proto package path)."""

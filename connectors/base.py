@@ -1,0 +1,196 @@
+"""The rules every connector follows, implemented once.
+
+validate → map to ``InteractionEvent`` → de-identify (HMAC + mask, text dropped) →
+serialize → publish keyed by interaction id → answer the source only after Kafka acked.
+Bad input becomes a dead-letter record and a metric, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError as PydanticError
+
+from backbone import identifiers as ids
+from backbone import metrics as shared_metrics
+from backbone.errors import BackboneError, PublishError, ValidationError
+from backbone.kafka import AsyncPublisher
+from backbone.models import (
+    ChatPayload,
+    Identifier,
+    IdentifierType,
+    InteractionEvent,
+    dead_letter,
+    event_id,
+)
+from backbone.serde import DEAD_LETTER, INTERACTION_EVENT, AvroSerde, registry_client
+from backbone.settings import Settings
+from backbone.vocabulary import TRUSTED_LINK_TYPES
+from connectors import clock
+from connectors import metrics as m
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """One connector's path to Kafka. Built without I/O; ``start()`` connects."""
+
+    def __init__(self, settings: Settings, name: str, *,
+                 publisher: AsyncPublisher | None = None, max_in_flight: int = 20_000):
+        self.settings = settings
+        self.name = name
+        self.hasher = ids.Hasher.from_settings(settings)
+        self.publisher = publisher or AsyncPublisher(settings, client_id=f"connector-{name}",
+                                                     max_in_flight=max_in_flight)
+        self._own_publisher = publisher is None
+        self._registry = registry_client(settings)
+        self._events = AvroSerde(self._registry, INTERACTION_EVENT)
+        self._dead = AvroSerde(self._registry, DEAD_LETTER)
+        self.topic = settings.topic("interactions")
+        self.dead_topic = settings.topic("dead-letters")
+        self._received = m.RECEIVED.labels(name)
+        self._published = m.PUBLISHED.labels(name)
+        self._in_flight = m.IN_FLIGHT.labels(name)
+        self._ack_latency = m.ACK_LATENCY.labels(name)
+
+    async def start(self) -> None:
+        if self._own_publisher:
+            await self.publisher.start()
+
+    async def stop(self) -> None:
+        if self._own_publisher:
+            await self.publisher.stop()
+
+    @property
+    def ready(self) -> bool:
+        return self.publisher.healthy
+
+    # -- identifiers (BRIEF §5: C2 values never leave as plain text) --------------------
+    def phone(self, raw: str, *, verified: bool = False) -> Identifier | None:
+        digits = ids.normalise_phone(raw)
+        if len(digits) < 5 or ids.is_blocked(digits):
+            return None
+        return Identifier(type=IdentifierType.PHONE, value=self.hasher.hash("PHONE", digits),
+                          masked=ids.mask_phone(digits), verified=verified)
+
+    def card(self, raw: str, *, verified: bool = False) -> Identifier | None:
+        digits = "".join(ch for ch in raw if ch.isdigit())
+        if len(digits) < 12 or ids.is_blocked(digits):
+            return None
+        return Identifier(type=IdentifierType.CARD, value=self.hasher.hash("CARD", digits),
+                          masked=ids.mask_card(digits), verified=verified)
+
+    def id_number(self, raw: str, *, verified: bool = False) -> Identifier | None:
+        value = raw.strip().upper()
+        if len(value) < 8 or ids.is_blocked(value):
+            return None
+        return Identifier(type=IdentifierType.ID_NUMBER,
+                          value=self.hasher.hash("ID_NUMBER", value),
+                          masked=ids.mask_id_number(value), verified=verified)
+
+    @staticmethod
+    def opaque(kind: IdentifierType, raw: object, *, verified: bool = False) -> Identifier | None:
+        """Channel-issued ids (OpenID, app user id, cookie...) are pseudonymous already."""
+        if raw is None or isinstance(raw, bool | dict | list):
+            return None
+        value = str(raw).strip()
+        if not value or len(value) > 200 or ids.is_blocked(value):
+            return None
+        return Identifier(type=kind, value=value, verified=verified)
+
+    # -- events ----------------------------------------------------------------------
+    def event(self, *, event_type: str, source_system: str, source_event_id: str,
+              occurred_at: int, identifiers: Sequence[Identifier | None] = (),
+              **fields: Any) -> InteractionEvent:
+        """Build the canonical event, enforcing the trust and text rules in one place."""
+        idents = [i for i in identifiers if i is not None]
+        if event_type not in TRUSTED_LINK_TYPES:
+            idents = [i.model_copy(update={"verified": False}) if i.verified else i
+                      for i in idents]
+        payload = fields.get("payload")
+        if (isinstance(payload, ChatPayload) and payload.text is not None
+                and not self.settings.keep_message_text):
+            fields["payload"] = payload.model_copy(update={"text": None})
+        try:
+            return InteractionEvent(
+                event_id=event_id(source_system, source_event_id), event_type=event_type,
+                occurred_at=occurred_at, ingested_at=clock.now_ms(),
+                source_system=source_system, source_event_id=source_event_id,
+                identifiers=idents, **fields)
+        except PydanticError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err.get("loc", ()))
+            raise ValidationError(f"{field}: {err.get('msg')}", code="invalid_field",
+                                  field=field or None) from exc
+
+    def when(self, value: object, field: str) -> int:
+        """A source timestamp as epoch ms, refused when implausibly old or in the future."""
+        return clock.check_window(clock.parse_ms(value, field), field,
+                                  max_age_s=self.settings.connector_max_event_age_s,
+                                  max_skew_s=self.settings.connector_max_clock_skew_s)
+
+    def received(self, count: int = 1) -> None:
+        self._received.inc(count)
+
+    # -- publishing ------------------------------------------------------------------
+    def send(self, event: InteractionEvent) -> asyncio.Future[int]:
+        """Serialize and hand one event to Kafka; the future resolves on acknowledgement."""
+        value = self._events.serialize(self.topic, event.to_avro())
+        return self.publisher.publish(self.topic, event.interaction_id, value,
+                                      [("event_id", event.event_id.encode())])
+
+    async def publish(self, events: Sequence[InteractionEvent],
+                      timeout_s: float | None = None) -> list[str]:
+        """Publish and wait until Kafka acknowledged every event; returns their ids.
+
+        Raises :class:`PublishError` (or its ``BackpressureError``) when Kafka did not
+        confirm: the caller must then refuse the source so it retries.
+        """
+        started = time.perf_counter()
+        futures: list[asyncio.Future[int]] = []
+        try:
+            for e in events:
+                futures.append(self.send(e))
+        except BackboneError:
+            for fut in futures:  # already handed over: Kafka may still store them
+                fut.add_done_callback(_observe)
+            raise
+        self._in_flight.inc(len(futures))
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
+                                             timeout_s or self.settings.publish_timeout_s)
+        except TimeoutError as exc:
+            raise PublishError("Kafka did not acknowledge in time; retry later") from exc
+        finally:
+            self._in_flight.dec(len(futures))
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        self._published.inc(len(events))
+        self._ack_latency.observe(time.perf_counter() - started)
+        return [e.event_id for e in events]
+
+    async def reject(self, error: ValidationError, raw: bytes, *,
+                     attributes: dict[str, str] | None = None) -> None:
+        """Count the refusal and keep the raw input on the dead-letter topic (capped)."""
+        m.REJECTED.labels(self.name, error.code).inc()
+        record = dead_letter(self.name, error.code, raw, detail=error.message,
+                             attributes=(attributes or {}) | (
+                                 {"field": error.field} if error.field else {}))
+        shared_metrics.DEAD_LETTERS.labels(self.name, error.code).inc()
+        try:
+            value = self._dead.serialize(self.dead_topic, record.model_dump())
+            await asyncio.wait_for(
+                self.publisher.publish(self.dead_topic, self.name, value), 5.0)
+        except (BackboneError, TimeoutError) as exc:
+            # The sender still gets its 4xx; losing the copy is logged, not fatal.
+            log.warning("%s: dead letter not stored (%s): %s", self.name, error.code, exc)
+
+
+def _observe(fut: asyncio.Future[int]) -> None:
+    if not fut.cancelled():
+        fut.exception()
