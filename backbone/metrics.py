@@ -34,6 +34,31 @@ BROKER_UP = Gauge(
     "ccb_kafka_broker_reachable", "1 when this process can reach the Kafka cluster.", ["client"],
 )
 
+# gRPC context service. ``method`` is the short RPC name, ``code`` the gRPC status name.
+GRPC_REQUESTS = Counter(
+    "ccb_grpc_requests_total", "gRPC calls answered by the context service, by method and code.",
+    ["method", "code"],
+)
+GRPC_LATENCY = Histogram(
+    "ccb_grpc_request_duration_seconds", "Time to answer a unary call (stream set-up for watches).",
+    ["method"], buckets=LATENCY_BUCKETS,
+)
+GRPC_VIEW_LAG = Gauge(
+    "ccb_grpc_view_lag_messages", "Records of a topic the query view has not applied yet.",
+    ["topic"],
+)
+GRPC_VIEW_CUSTOMERS = Gauge(
+    "ccb_grpc_view_customers", "Customers held in this instance's query view.",
+)
+GRPC_HANDOFFS = Counter(
+    "ccb_grpc_handoffs_total", "Handoff transitions decided by this instance, by outcome.",
+    ["outcome"],
+)
+GRPC_AUDIT_RECORDS = Counter(
+    "ccb_grpc_audit_records_total", "Audit records written, by kind (read, unmask, handoff).",
+    ["kind"],
+)
+
 
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> int:
     """Expose /metrics on ``port`` (0 picks a free port); returns the bound port."""

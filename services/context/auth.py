@@ -1,0 +1,99 @@
+"""Who is calling and what their role lets them do.
+
+Callers present ``authorization: Bearer <token>`` or a client certificate (mTLS). Roles
+are least-privilege (PIPL): only supervisors ever see unmasked identifiers, auditors read
+masked context and KPIs but never act on handoffs, channel systems and agents serve customers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+
+import grpc
+
+from backbone.settings import Settings
+from services.context.status import RpcFailure
+
+
+class Role(StrEnum):
+    CHANNEL_SYSTEM = "channel_system"
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+
+
+SERVE = frozenset({Role.CHANNEL_SYSTEM, Role.AGENT, Role.SUPERVISOR})
+# Which roles may call which method (short RPC name).
+ALLOWED: dict[str, frozenset[Role]] = {
+    "GetCustomerContext": SERVE | {Role.AUDITOR},
+    "WatchCustomerContext": SERVE,
+    "CreateHandoff": SERVE,
+    "AcceptHandoff": SERVE,
+    "CancelHandoff": SERVE,
+    "GetLiveKpis": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
+}
+UNMASK_ROLES = frozenset({Role.SUPERVISOR})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: Role
+    via: str  # "token" or "certificate"
+
+    def may_unmask(self) -> bool:
+        return self.role in UNMASK_ROLES
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Authenticator:
+    """Resolves a call's principal from its metadata or its client certificate."""
+
+    def __init__(self, settings: Settings):
+        self._tokens: dict[bytes, Principal] = {}
+        for spec, secret in settings.grpc_tokens.items():
+            name, _, role = spec.partition("|")
+            self._tokens[_digest(secret.get_secret_value())] = Principal(name, Role(role), "token")
+        self._cert_roles = {cn: Role(role) for cn, role in settings.grpc_cert_roles.items()}
+
+    def principal(self, context: grpc.aio.ServicerContext) -> Principal:
+        metadata = context.invocation_metadata() or ()
+        header = next((str(v) for k, v in metadata if k == "authorization"), None)
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED,
+                                 "authorization metadata must be 'Bearer <token>'",
+                                 reason="BAD_AUTHORIZATION_HEADER")
+            digest = _digest(token.strip())
+            for known, principal in self._tokens.items():
+                if hmac.compare_digest(known, digest):
+                    return principal
+            raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "unknown bearer token",
+                             reason="UNKNOWN_TOKEN")
+        auth = context.auth_context() or {}
+        for cn_bytes in auth.get("x509_common_name", ()):
+            cn = cn_bytes.decode()
+            role = self._cert_roles.get(cn)
+            if role is not None:
+                return Principal(cn, role, "certificate")
+            raise RpcFailure(grpc.StatusCode.PERMISSION_DENIED,
+                             f"client certificate {cn!r} has no role", reason="NO_ROLE")
+        raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED,
+                         "send 'authorization: Bearer <token>' or a client certificate",
+                         reason="NO_CREDENTIALS")
+
+    def authorize(self, context: grpc.aio.ServicerContext, method: str) -> Principal:
+        principal = self.principal(context)
+        if principal.role not in ALLOWED[method]:
+            raise RpcFailure(grpc.StatusCode.PERMISSION_DENIED,
+                             f"role {principal.role} may not call {method}",
+                             reason="ROLE_NOT_ALLOWED",
+                             metadata={"role": principal.role, "method": method})
+        return principal

@@ -1,0 +1,148 @@
+"""Pure identity-resolution rules (BRIEF §3): which identifiers may link, and what a link does.
+
+The resolver agent owns one identifier per table key, so every decision here is made by the
+single writer of that identifier; nothing in this module needs a lock or a network call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from backbone.identifiers import is_blocked
+
+# How many distinct customers one identifier may link (BRIEF §3 "per-type limits").
+# 1 = personal identifier; >1 = legitimately shared (family phone, shared tablet) —
+# a second customer on a shared identifier is recorded as a conflict and makes the
+# identifier ambiguous for routing, it never merges the two customers.
+LIMITS: dict[str, int] = {
+    "CUSTOMER_NUMBER": 1, "APP_USER": 1, "WEB_LOGIN": 1, "WECHAT_OPENID": 1,
+    "WECHAT_UNIONID": 1, "ID_NUMBER": 1, "CARD": 1, "PHONE": 3, "DEVICE": 3, "COOKIE": 2,
+}
+# Routing preference when an event carries several identifiers: strongest first.
+PRECEDENCE: tuple[str, ...] = (
+    "CUSTOMER_NUMBER", "APP_USER", "WEB_LOGIN", "WECHAT_UNIONID", "WECHAT_OPENID",
+    "ID_NUMBER", "CARD", "PHONE", "DEVICE", "COOKIE",
+)
+KNOWN_PREFIX = "c:"        # c:<customer number> — deterministic, needs no coordination
+PROVISIONAL_PREFIX = "p:"  # p:<TYPE>:<value> — anonymous history, merged once linked
+AMBIGUOUS_PREFIX = "a:"    # a:<TYPE>:<value> — shared identifier; never merged
+UNATTRIBUTED_PREFIX = "i:"  # i:<interaction id> — no usable identifier at all
+
+
+def ident_key(ident: dict[str, Any]) -> str:
+    return f"{ident['type']}:{ident['value']}"
+
+
+def usable(ident: dict[str, Any]) -> bool:
+    """Identifiers that may route or link: a known type and not a placeholder value."""
+    return LIMITS.get(str(ident.get("type")), 0) > 0 and not is_blocked(str(ident.get("value", "")))
+
+
+def known_customer_id(customer_number: str) -> str:
+    return f"{KNOWN_PREFIX}{customer_number}"
+
+
+def provisional_id(key: str) -> str:
+    return f"{PROVISIONAL_PREFIX}{key}"
+
+
+def is_known(customer_id: str) -> bool:
+    return customer_id.startswith(KNOWN_PREFIX)
+
+
+def primary(idents: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The identifier an event is routed by: verified before unverified, then precedence."""
+    ranked = sorted(
+        (i for i in idents if usable(i)),
+        key=lambda i: (not i.get("verified", False), PRECEDENCE.index(str(i["type"]))),
+    )
+    return ranked[0] if ranked else None
+
+
+@dataclass(slots=True)
+class IdentityRecord:
+    """State of one identifier: the customers it links and whether it was erased."""
+
+    customers: list[str] = field(default_factory=list)
+    parked: bool = False          # events were parked under its provisional key
+    erased_at: int | None = None  # events that happened before this stay deleted
+    conflicts: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> IdentityRecord:
+        if not data:
+            return cls()
+        return cls(list(data.get("c", [])), bool(data.get("p", False)), data.get("e"),
+                   int(data.get("x", 0)))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"c": self.customers}
+        if self.parked:
+            out["p"] = True
+        if self.erased_at is not None:
+            out["e"] = self.erased_at
+        if self.conflicts:
+            out["x"] = self.conflicts
+        return out
+
+    def route_target(self, key: str) -> str:
+        """Where an event carrying only this identifier belongs right now."""
+        if len(self.customers) == 1:
+            return self.customers[0]
+        if len(self.customers) > 1:
+            return f"{AMBIGUOUS_PREFIX}{key}"
+        return provisional_id(key)
+
+    def is_erased_for(self, occurred_at: int) -> bool:
+        return self.erased_at is not None and occurred_at <= self.erased_at
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDecision:
+    """Outcome of one link request; ``kind`` becomes the identity event's type."""
+
+    kind: str  # linked | already | shared | conflict | erased
+    merge_from: str | None = None  # provisional key whose history moves to the customer
+    reason: str = ""
+    others: tuple[str, ...] = ()
+
+
+def decide_link(record: IdentityRecord, key: str, customer_id: str, at: int) -> LinkDecision:
+    """Apply a trusted link of identifier ``key`` to ``customer_id``; mutates ``record``.
+
+    Merge protection: an identifier already linked to another customer never moves; it
+    becomes a conflict (personal identifiers) or a shared identifier up to its type limit.
+    """
+    if record.is_erased_for(at):
+        return LinkDecision("erased", reason="identifier erased after this event")
+    if customer_id in record.customers:
+        return LinkDecision("already")
+    limit = LIMITS.get(key.split(":", 1)[0], 0)
+    if not record.customers:
+        record.customers.append(customer_id)
+        merge_from = provisional_id(key) if record.parked else None
+        record.parked = False
+        return LinkDecision("linked", merge_from=merge_from)
+    others = tuple(record.customers)
+    record.conflicts += 1
+    if len(record.customers) < limit:
+        record.customers.append(customer_id)
+        return LinkDecision("shared", reason="identifier shared by several customers",
+                            others=others)
+    why = "personal identifier already linked to another customer" if limit == 1 \
+        else f"identifier already links {len(others)} customers (limit {limit})"
+    return LinkDecision("conflict", reason=why, others=others)
+
+
+def erase(record: IdentityRecord, customer_id: str | None, at: int) -> bool:
+    """Forget the identifier (for one customer, or entirely); True when something changed."""
+    before = list(record.customers)
+    if customer_id is None:
+        record.customers.clear()
+    else:
+        record.customers = [c for c in record.customers if c != customer_id]
+    if not record.customers:
+        record.erased_at = max(record.erased_at or 0, at)
+        record.parked = False
+    return before != record.customers or not before
