@@ -21,7 +21,7 @@ from backbone.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, str | bytes | None]]
 
 
 class AsyncPublisher:

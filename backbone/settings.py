@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     worker_web_port: int = 6066
     timeline_max_entries: int = 50
     timeline_max_age_days: int = 90
+    # Stream processors (issue 4). The faust app id is ``topic(worker_app_name)`` so a topic
+    # prefix isolates changelogs and consumer groups too.
+    worker_app_name: str = "processors"
+    worker_producer_linger_s: float = 0.02
+    worker_commit_interval_s: float = 1.0
+    journey_window_h: float = 72.0
+    kpi_publish_interval_s: float = 1.0
+    kpi_sl_threshold_s: dict[str, float] = Field(default_factory=lambda: {
+        "PHONE": 20.0, "WEB": 30.0, "APP": 30.0, "WECHAT": 30.0, "BRANCH": 600.0})
+    kpi_sl_target: float = 0.8
+    kpi_conflict_spike: int = 5
 
     # gRPC context service.
     grpc_host: str = "127.0.0.1"

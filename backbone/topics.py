@@ -89,9 +89,29 @@ ERASURES = Topic(
     compact=True,
 )
 
+# Internal topics of the stream processors (JSON commands between their stages). They are
+# co-partitioned with ``interactions`` so all processor tables share one partition layout.
+IDENTITY_COMMANDS = Topic(
+    "identity-commands", PARTITIONS, "identifier (TYPE:value)", "resolver command (JSON)",
+    "Route/link/unlink/erase requests to the single owner of each identifier.",
+    retention_ms=7 * DAY_MS,
+)
+CUSTOMER_COMMANDS = Topic(
+    "customer-commands", PARTITIONS, "customer id (c:, p:, a:, i: prefixed)",
+    "customer command (JSON)",
+    "Resolved events, identities, merges and erasures for the owner of each customer.",
+    retention_ms=7 * DAY_MS,
+)
+KPI_PARTIALS = Topic(
+    "kpi-partials", PARTITIONS, "channel|scope", "per-source-partition KPI counters (JSON)",
+    "Latest KPI counters of each customer partition; combined on read by the KPI agent.",
+    retention_ms=2 * DAY_MS,
+)
+
 CATALOGUE: tuple[Topic, ...] = (
     INTERACTIONS, DEAD_LETTERS, CUSTOMER_EVENTS, IDENTITY_EVENTS, CUSTOMER_CONTEXT,
-    KPIS, ALERTS, HANDOFFS, AUDIT, ERASURES,
+    KPIS, ALERTS, HANDOFFS, AUDIT, ERASURES, IDENTITY_COMMANDS, CUSTOMER_COMMANDS,
+    KPI_PARTIALS,
 )
 
 

@@ -54,6 +54,9 @@ async def _collect(request: web.Request, messages: list[Any], body: dict[str, An
                    msg_type: str | None) -> web.Response:
     pipeline = request.app[PIPELINE]
     channel = _channel(pipeline.settings, request, body)
+    if len(messages) > MAX_BATCH or not messages:
+        raise ValidationError(f"batch must hold 1..{MAX_BATCH} messages",
+                              code="invalid_field", field="batch")
     mapper = SegmentMapper(pipeline)
     received = clock.now_ms()
     pipeline.received(len(messages))
@@ -83,13 +86,11 @@ async def _collect(request: web.Request, messages: list[Any], body: dict[str, An
 
 async def _batch(request: web.Request) -> web.Response:
     body = require_object(parse_json(await read_body(request)))
+    _channel(request.app[PIPELINE].settings, request, body)  # credentials before content
     batch = body.get("batch")
     if not isinstance(batch, list):
         raise ValidationError("batch must be a list of messages", code="wrong_type",
                               field="batch")
-    if not batch or len(batch) > MAX_BATCH:
-        raise ValidationError(f"batch must hold 1..{MAX_BATCH} messages",
-                              code="invalid_field", field="batch")
     return await _collect(request, batch, body, None)
 
 

@@ -88,6 +88,7 @@ def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any]) -> Resol
             if cid not in record.customers:
                 return res
             record.customers.remove(cid)
+            record.parked = True  # the history went back under the provisional key
             res.identity_events.append(_audit("unlinked", key, cmd, customer_id=cid))
             res.outs.append(Out(CUSTOMER, cid, {"kind": "unlink", "identifier": key,
                                                 "at": at}))

@@ -27,11 +27,12 @@ def start_registry(settings: Settings) -> int | None:
         jar = registry.fetch_registry(proc.CACHE_DIR)
         host, port = url.hostname or "127.0.0.1", url.port or 8080
         proc.require_port(host, port, "schema registry")
+        proc.require_port(host, port + 1, "schema registry management")
         popen = proc.spawn(REGISTRY, registry.registry_command(jar, port, java=registry.find_java()),
                            proc.STATE_DIR / "registry" / "registry.log")
         running = popen.pid
     try:
-        registry.wait_registry_ready(base, 120.0)
+        registry.wait_registry_ready(base, 120.0, alive=lambda: proc.is_alive(running))
     except Exception as exc:
         if not proc.is_alive(running):
             raise StackError("schema registry died during start-up:\n"

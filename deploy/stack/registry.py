@@ -23,6 +23,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 from backbone.errors import StackError
 
@@ -168,6 +169,10 @@ def registry_command(jar: pathlib.Path, port: int, java: str = "java") -> list[s
         "-XX:TieredStopAtLevel=1",
         "-Dquarkus.http.host=127.0.0.1",
         f"-Dquarkus.http.port={port}",
+        # Quarkus' management interface (health, metrics; enabled at build time) would
+        # otherwise bind *:9000: keep it on loopback, next to the API port.
+        "-Dquarkus.management.host=127.0.0.1",
+        f"-Dquarkus.management.port={port + 1}",
         "-Dapicurio.storage.kind=sql",
         "-Dapicurio.storage.sql.kind=h2",
         "-Dapicurio.datasource.url=jdbc:h2:mem:registry;DB_CLOSE_DELAY=-1",
@@ -183,7 +188,7 @@ def registry_command(jar: pathlib.Path, port: int, java: str = "java") -> list[s
     ]
 
 
-def wait_registry_ready(url: str, timeout_s: float) -> None:
+def wait_registry_ready(url: str, timeout_s: float, alive: Callable[[], bool] | None = None) -> None:
     """Poll ``GET {url}/apis/ccompat/v7/subjects`` until it answers 200.
 
     Why: the HTTP port opens before storage is initialised; the ccompat subjects
@@ -204,6 +209,8 @@ def wait_registry_ready(url: str, timeout_s: float) -> None:
             last_error = f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             last_error = str(exc)
+        if alive is not None and not alive():
+            raise RegistryUnavailableError(f"Schema registry process exited during start-up ({last_error}).")
         if time.monotonic() >= deadline:
             raise RegistryUnavailableError(
                 f"Schema registry at {probe} not ready after {timeout_s:.0f}s ({last_error}); "

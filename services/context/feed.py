@@ -46,6 +46,8 @@ class TopicFeed:
         self._stop = threading.Event()
         self._at_end: dict[tuple[str, int], bool] = {}
         self._caught_up = threading.Event()
+        self._ready: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.lag: dict[str, int] = {}
         self.error: str | None = None
 
@@ -57,13 +59,21 @@ class TopicFeed:
         return sum(self.lag.values())
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._ready = asyncio.Event()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"{self._client_id}-feed",
                                         daemon=True)
         self._thread.start()
 
     async def wait_caught_up(self, timeout_s: float) -> bool:
-        return await asyncio.to_thread(self._caught_up.wait, timeout_s)
+        if self._ready is None:
+            return False
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self) -> None:
         self._stop.set()
@@ -99,6 +109,20 @@ class TopicFeed:
         return assignment
 
     def _run(self) -> None:
+        """Consume until stopped; a failed consumer is rebuilt (fresh topics have no
+        leader for a moment; a broker restart drops connections)."""
+        backoff = 0.1
+        while not self._stop.is_set():
+            try:
+                self._consume()
+                return
+            except Exception as exc:
+                self.error = str(exc)
+                log.warning("context feed failed (%s); retrying in %.1fs", exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _consume(self) -> None:
         consumer = self._consumer()
         try:
             consumer.assign(self._assignment(consumer))
@@ -108,14 +132,15 @@ class TopicFeed:
                 batches: dict[str, list[Message]] = {}
                 for msg in messages:
                     err = msg.error()
+                    topic, partition = msg.topic() or "", msg.partition() or 0
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
-                            self._at_end[(msg.topic(), msg.partition())] = True
+                            self._at_end[(topic, partition)] = True
                         else:
                             self.error = err.str()
                             log.warning("context feed: %s", err.str())
                         continue
-                    batches.setdefault(msg.topic(), []).append(msg)
+                    batches.setdefault(topic, []).append(msg)
                 for topic, batch in batches.items():
                     try:
                         self._sources[topic].handler(batch)
@@ -123,13 +148,12 @@ class TopicFeed:
                         log.exception("context feed handler for %s failed", topic)
                 if not self._caught_up.is_set() and all(self._at_end.values()):
                     self._caught_up.set()
+                    if self._loop is not None and self._ready is not None:
+                        self._loop.call_soon_threadsafe(self._ready.set)
                     log.info("context feed caught up")
                 if time.monotonic() - last_lag > 1.0:
                     last_lag = time.monotonic()
                     self._measure_lag(consumer)
-        except Exception as exc:
-            self.error = str(exc)
-            log.exception("context feed stopped")
         finally:
             consumer.close()
 

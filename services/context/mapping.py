@@ -15,9 +15,9 @@ from typing import Any
 from backbone.context.v1 import context_pb2 as pb
 from services.context.view import Entry
 
-CHANNELS = {"PHONE": pb.CHANNEL_PHONE, "APP": pb.CHANNEL_APP, "WEB": pb.CHANNEL_WEB,
+CHANNELS: dict[str, pb.Channel] = {"PHONE": pb.CHANNEL_PHONE, "APP": pb.CHANNEL_APP, "WEB": pb.CHANNEL_WEB,
             "WECHAT": pb.CHANNEL_WECHAT, "BRANCH": pb.CHANNEL_BRANCH}
-CHANNEL_NAMES = {v: k for k, v in CHANNELS.items()}
+CHANNEL_NAMES: dict[int, str] = {int(v): k for k, v in CHANNELS.items()}
 OPEN_JOURNEY = frozenset({"open", "in_progress", "pending", "waiting", "handed_off", "active"})
 CLOSED_COMPLAINT = frozenset({"closed", "resolved", "withdrawn"})
 HANDOFF_STATUS = {"created": pb.HANDOFF_STATUS_CREATED, "accepted": pb.HANDOFF_STATUS_ACCEPTED,
@@ -26,7 +26,7 @@ DEFAULT_PAGE = 20
 MAX_PAGE = 200
 
 
-def channel(value: Any) -> int:
+def channel(value: Any) -> pb.Channel:
     return CHANNELS.get(str(value or "").upper(), pb.CHANNEL_UNSPECIFIED)
 
 
@@ -79,20 +79,28 @@ def timeline_entry(t: dict[str, Any]) -> pb.TimelineEntry:
         channel=channel(t.get("channel")), occurred_at_ms=ms(t.get("occurred_at")),
         ingested_at_ms=ms(t.get("ingested_at")), interaction_id=_text(t.get("interaction_id")),
         journey_id=_text(t.get("journey_id")), reason=_text(t.get("reason")),
-        actor=_text(t.get("actor")), organisation=_text(t.get("organisation")),
+        actor=_actor(t.get("actor")), organisation=_text(t.get("organisation")),
         summary=_text(t.get("summary")),
         attributes={str(k): _text(v) for k, v in attrs.items()} if isinstance(attrs, dict)
         else {})
 
 
+def _actor(value: Any) -> str:
+    if isinstance(value, dict):
+        kind, ident = value.get("kind") or "", value.get("id") or ""
+        return f"{kind}:{ident}" if ident else str(kind)
+    return _text(value)
+
+
 def journey(j: dict[str, Any]) -> pb.Journey:
-    handoffs = j.get("handoffs") or ()
+    handoffs = j.get("handoffs") or 0
+    count = len(handoffs) if isinstance(handoffs, list | tuple) else int(handoffs)
     return pb.Journey(
         journey_id=str(j.get("journey_id") or ""), reason=_text(j.get("reason")),
         status=_text(j.get("status")), channels=[channel(c) for c in j.get("channels") or ()],
         last_channel=channel(j.get("last_channel")), tried=[_text(x) for x in j.get("tried") or ()],
         started_at_ms=ms(j.get("started_at")), updated_at_ms=ms(j.get("updated_at")),
-        handoff_ids=[_text(h.get("handoff_id") if isinstance(h, dict) else h) for h in handoffs])
+        handoff_count=count)
 
 
 def is_open_journey(j: dict[str, Any]) -> bool:

@@ -158,7 +158,7 @@ class TimelineQuery(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ..., since_ms: _Optional[int] = ..., until_ms: _Optional[int] = ...) -> None: ...
 
 class Journey(_message.Message):
-    __slots__ = ("journey_id", "reason", "status", "channels", "last_channel", "tried", "started_at_ms", "updated_at_ms", "handoff_ids")
+    __slots__ = ("journey_id", "reason", "status", "channels", "last_channel", "tried", "started_at_ms", "updated_at_ms", "handoff_count")
     JOURNEY_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -167,7 +167,7 @@ class Journey(_message.Message):
     TRIED_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
-    HANDOFF_IDS_FIELD_NUMBER: _ClassVar[int]
+    HANDOFF_COUNT_FIELD_NUMBER: _ClassVar[int]
     journey_id: str
     reason: str
     status: str
@@ -176,8 +176,8 @@ class Journey(_message.Message):
     tried: _containers.RepeatedScalarFieldContainer[str]
     started_at_ms: int
     updated_at_ms: int
-    handoff_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, journey_id: _Optional[str] = ..., reason: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ..., last_channel: _Optional[_Union[Channel, str]] = ..., tried: _Optional[_Iterable[str]] = ..., started_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., handoff_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    handoff_count: int
+    def __init__(self, journey_id: _Optional[str] = ..., reason: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ..., last_channel: _Optional[_Union[Channel, str]] = ..., tried: _Optional[_Iterable[str]] = ..., started_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., handoff_count: _Optional[int] = ...) -> None: ...
 
 class Complaint(_message.Message):
     __slots__ = ("complaint_id", "status", "category", "opened_at_ms", "due_at_ms")

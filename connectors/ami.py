@@ -1,0 +1,114 @@
+"""A minimal asyncio Asterisk Manager Interface client: login, event frames, reconnect.
+
+Own client rather than panoramisk because the connector needs backpressure: the next
+frame is read only after the handler returned, so when Kafka is slow the handler
+blocks, we stop reading, and TCP pushes back on Asterisk. Reconnects back off
+exponentially with jitter; a refused login backs off too instead of hammering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+from backbone.errors import BackboneError
+
+log = logging.getLogger(__name__)
+
+Frame = dict[str, str]
+FrameHandler = Callable[[Frame], Awaitable[None]]
+MAX_FRAME = 64 * 1024
+
+
+class AmiError(BackboneError):
+    code = "ami"
+    retriable = True
+
+
+def parse_frame(raw: bytes) -> Frame:
+    """``Key: Value`` lines; the first occurrence of a repeated key wins."""
+    frame: Frame = {}
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key and key not in frame:
+            frame[key.strip()] = value.strip()
+    return frame
+
+
+def action(name: str, **fields: str) -> bytes:
+    lines = [f"Action: {name}"] + [f"{k}: {v}" for k, v in fields.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class AmiClient:
+    """Keeps one AMI session alive and feeds every event frame to ``handler``."""
+
+    def __init__(self, host: str, port: int, username: str, secret: str,
+                 handler: FrameHandler, *, min_backoff_s: float = 0.2,
+                 max_backoff_s: float = 30.0):
+        self.host, self.port = host, port
+        self._username, self._secret = username, secret
+        self._handler = handler
+        self.min_backoff_s, self.max_backoff_s = min_backoff_s, max_backoff_s
+        self.connected = asyncio.Event()
+        self.sessions = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, read until the peer goes away, back off, repeat until ``stop``."""
+        backoff = self.min_backoff_s
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                backoff = self.min_backoff_s
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    AmiError) as exc:
+                log.warning("AMI %s:%s: %s; reconnecting in %.1fs", self.host, self.port,
+                            exc, backoff)
+            finally:
+                self.connected.clear()
+            if stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff * (0.5 + random.random()))  # noqa: S311
+            backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_FRAME)
+        try:
+            banner = await asyncio.wait_for(reader.readline(), 10)
+            if not banner.startswith(b"Asterisk Call Manager"):
+                raise AmiError(f"not an AMI server (banner {banner[:40]!r})")
+            writer.write(action("Login", Username=self._username, Secret=self._secret,
+                                Events="on", ActionID="ccb-login"))
+            await writer.drain()
+            while True:  # events may precede the login response
+                frame = parse_frame(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10))
+                if frame.get("ActionID") == "ccb-login":
+                    break
+            if frame.get("Response") != "Success":
+                raise AmiError(f"AMI login refused: {frame.get('Message', '')}")
+            self.sessions += 1
+            self.connected.set()
+            reading = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                while True:
+                    await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    if stopping.done():
+                        return
+                    frame = parse_frame(reading.result())
+                    if "Event" in frame:
+                        await self._handler(frame)  # backpressure: no read until it returns
+                    reading = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+            finally:
+                for task in (reading, stopping):
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                await writer.wait_closed()

@@ -1,0 +1,136 @@
+"""Branch queue-ticket (叫号) feed over HTTP JSON: ``POST /v1/branch/events``.
+
+One event or a list; Bearer API key. Each event: ``event`` (ticket_issued, called,
+recalled, no_show, transferred, service_started, service_ended, rating_submitted,
+identified, counter_opened, counter_closed), ``branch``, ``ticket_id`` (not for counter
+events), ``occurred_at`` (ISO-8601 or epoch), optional ``queue``, ``counter``,
+``service``, ``teller``, ``wait_s``, ``service_s``, ``to_queue``, ``to_counter``,
+``reason``, ``score``/``scale_max`` (rating) and ``customer`` {``id_number``,
+``card_number``, ``customer_number``, ``phone``} (identified: the trusted counter check).
+Ticket numbers restart daily, so the interaction is branch + ticket + local day.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from backbone import vocabulary as v
+from backbone.errors import ValidationError
+from backbone.models import (
+    Actor,
+    ActorKind,
+    BranchPayload,
+    Channel,
+    Identifier,
+    IdentifierType,
+    InteractionEvent,
+    Organisation,
+    SurveyPayload,
+)
+from backbone.settings import Settings
+from connectors import openapi
+from connectors.base import Pipeline
+from connectors.feed import choice, feed_handler
+from connectors.http import create_app as create_base_app
+from connectors.http import optional_number, require_object, require_str
+
+NAME = "branch"
+EVENTS = {
+    "ticket_issued": v.BRANCH_TICKET_ISSUED, "called": v.BRANCH_CALLED,
+    "recalled": v.BRANCH_RECALLED, "no_show": v.BRANCH_NO_SHOW,
+    "transferred": v.BRANCH_TRANSFERRED, "service_started": v.BRANCH_SERVICE_STARTED,
+    "service_ended": v.BRANCH_SERVICE_ENDED, "rating_submitted": v.SURVEY_ANSWERED,
+    "identified": v.BRANCH_IDENTIFIED, "counter_opened": v.BRANCH_COUNTER_OPENED,
+    "counter_closed": v.BRANCH_COUNTER_CLOSED,
+}
+COUNTER_EVENTS = frozenset({"counter_opened", "counter_closed"})
+LOCAL = timedelta(hours=8)  # branch business days are China Standard Time days
+
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["event", "branch", "occurred_at"],
+    "properties": {
+        "event": {"enum": sorted(EVENTS)}, "branch": {"type": "string"},
+        "ticket_id": {"type": "string"}, "occurred_at": {"type": ["string", "number"]},
+        "queue": {"type": "string"}, "counter": {"type": "string"},
+        "service": {"type": "string"}, "teller": {"type": "string"},
+        "wait_s": {"type": "number"}, "service_s": {"type": "number"},
+        "to_queue": {"type": "string"}, "to_counter": {"type": "string"},
+        "score": {"type": "integer"}, "scale_max": {"type": "integer"},
+        "customer": {"type": "object", "properties": {
+            "id_number": {"type": "string"}, "card_number": {"type": "string"},
+            "customer_number": {"type": "string"}, "phone": {"type": "string"}}},
+    },
+}
+
+
+def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> InteractionEvent:
+    kind = choice(body, "event", EVENTS)
+    branch = require_str(body, "branch", max_len=64) or ""
+    occurred = pipeline.when(body.get("occurred_at"), "occurred_at")
+    day = (datetime.fromtimestamp(occurred / 1000, UTC) + LOCAL).date().isoformat()
+    counter = require_str(body, "counter", required=False, max_len=32)
+    teller = require_str(body, "teller", required=False, max_len=64)
+    org = Organisation(branch=branch, queue=require_str(body, "queue", required=False,
+                                                          max_len=64), counter=counter)
+    if kind in COUNTER_EVENTS:
+        if counter is None:
+            raise ValidationError("counter is required", code="missing_field", field="counter")
+        return pipeline.event(
+            event_type=EVENTS[kind], source_system=source,
+            source_event_id=f"{branch}/counter-{counter}/{kind}/{occurred}",
+            occurred_at=occurred, channel=Channel.BRANCH, organisation=org,
+            interaction_id=f"branch:{branch}:counter:{counter}:{day}",
+            actor=Actor(kind=ActorKind.TELLER, id=teller), security_level="C1")
+    ticket = require_str(body, "ticket_id", max_len=32) or ""
+    idents: list[Identifier | None] = []
+    customer = require_object(body.get("customer") or {}, "customer")
+    trusted = kind == "identified"
+    for key, make in (("id_number", pipeline.id_number), ("card_number", pipeline.card),
+                      ("phone", pipeline.phone)):
+        value = require_str(customer, key, "customer.", required=False, max_len=40)
+        if value:
+            idents.append(make(value, verified=trusted))
+    idents.append(pipeline.opaque(IdentifierType.CUSTOMER_NUMBER,
+                                  require_str(customer, "customer_number", "customer.",
+                                              required=False), verified=trusted))
+    if trusted and not any(idents):
+        raise ValidationError("identified needs customer.id_number, card_number or "
+                              "customer_number", code="missing_field", field="customer")
+    payload: BranchPayload | SurveyPayload
+    if kind == "rating_submitted":
+        score, scale = body.get("score"), body.get("scale_max", 5)
+        if not (isinstance(score, int) and isinstance(scale, int)
+                and not isinstance(score, bool) and 0 < scale <= 10 and 0 <= score <= scale):
+            raise ValidationError("score must be an integer within 0..scale_max",
+                                  code="invalid_field", field="score")
+        payload = SurveyPayload(kind="CSAT", score=score, scale_max=scale,  # type: ignore[arg-type]
+                                about_interaction_id=f"branch:{branch}:{ticket}:{day}")
+    else:
+        payload = BranchPayload(
+            ticket_id=ticket, service=require_str(body, "service", required=False, max_len=64),
+            wait_s=optional_number(body, "wait_s"), service_s=optional_number(body, "service_s"),
+            to_queue=require_str(body, "to_queue", required=False, max_len=64),
+            to_counter=require_str(body, "to_counter", required=False, max_len=32))
+    actor = Actor(kind=ActorKind.TELLER, id=teller) if teller else Actor(
+        kind=ActorKind.CUSTOMER)
+    return pipeline.event(
+        event_type=EVENTS[kind], source_system=source,
+        source_event_id=f"{branch}/{ticket}/{kind}/{occurred}", occurred_at=occurred,
+        channel=Channel.BRANCH, organisation=org, identifiers=idents,
+        interaction_id=f"branch:{branch}:{ticket}:{day}", actor=actor, payload=payload,
+        reason=require_str(body, "reason", required=False, max_len=64))
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi.branch_document(EVENT_SCHEMA))
+
+
+def create_app(settings: Settings, *, pipeline: Pipeline | None = None) -> web.Application:
+    app = create_base_app(pipeline or Pipeline(settings, NAME))
+    app.router.add_post("/v1/branch/events",
+                        feed_handler(lambda p: p.settings.branch_api_keys, map_event))
+    app.router.add_get("/openapi.json", _openapi)
+    return app

@@ -1,0 +1,231 @@
+"""Asterisk AMI events to canonical call events, with the app_queue.c quirks handled.
+
+- ``HoldTime`` on AgentConnect/AgentComplete is the caller's queue wait → ``wait_s``;
+  customer hold comes from Hold/Unhold, summed per call → ``hold_s``.
+- AgentComplete's ``TalkTime`` includes hold, so ``talk_s`` = TalkTime − hold_s and
+  AHT = talk + hold + after-call work counts hold once.
+- AgentRingNoAnswer's ``RingTime`` is milliseconds; AgentConnect's is seconds.
+- A queue timeout also raises QueueCallerAbandon: it is held back until the channel's
+  ``VarSet QUEUESTATUS`` (TIMEOUT → call.timed_out), its Hangup, or 5 s pass (→ abandoned).
+- Cdr carries no Linkedid and a transferred call yields two Cdrs with one UniqueID: the
+  Linkedid is remembered from earlier events and the id includes the destination
+  channel. Cdr dispositions are ANSWERED whenever an IVR answered first, so processors
+  must count answers from call.answered, never from call.cdr.
+Event ids: Uniqueid + event + the AMI ``Timestamp`` (timestampevents=yes) or, without
+it, the occurrence number of that event on that channel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any, Generic, TypeVar
+
+from backbone import vocabulary as v
+from backbone.errors import ValidationError
+from backbone.models import Actor, ActorKind, CallPayload, Channel, InteractionEvent, Organisation
+from connectors.ami import Frame
+from connectors.base import Pipeline
+
+K = TypeVar("K")
+V = TypeVar("V")
+SOURCE = "asterisk-ami"
+ABANDON_GRACE_S = 5.0
+
+
+class Bounded(OrderedDict[K, V], Generic[K, V]):
+    """Call state that cannot grow without bound when events go missing."""
+
+    def __init__(self, capacity: int = 50_000):
+        super().__init__()
+        self.capacity = capacity
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.capacity:
+            self.popitem(last=False)
+
+
+def _float(frame: Frame, key: str, scale: float = 1.0) -> float | None:
+    try:
+        value = float(frame[key]) / scale
+    except (KeyError, ValueError):
+        return None
+    return value if 0 <= value < 10_000_000 else None
+
+
+def _int(frame: Frame, key: str) -> int | None:
+    try:
+        return int(frame[key])
+    except (KeyError, ValueError):
+        return None
+
+
+class CallMapper:
+    """Stateful: one per AMI session stream. ``map`` returns zero or more events."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.p = pipeline
+        self._linked: Bounded[str, str] = Bounded()
+        self._hold_started: Bounded[str, float] = Bounded()
+        self._hold_total: Bounded[str, float] = Bounded()
+        self._seen: Bounded[str, int] = Bounded()
+        self._abandons: dict[str, tuple[Frame, float]] = {}
+
+    # -- helpers ---------------------------------------------------------------------
+    def _occurred(self, frame: Frame) -> int:
+        stamp = frame.get("Timestamp")
+        if stamp:
+            return self.p.when(stamp, "Timestamp")
+        return int(time.time() * 1000)
+
+    def _source_id(self, uniqueid: str, event: str, frame: Frame, extra: str = "") -> str:
+        base = f"{uniqueid}:{event}{extra}"
+        if frame.get("Timestamp"):
+            return f"{base}@{frame['Timestamp']}"
+        n = self._seen.get(base, 0)
+        self._seen[base] = n + 1
+        return f"{base}#{n}"
+
+    def _event(self, event_type: str, frame: Frame, *, uniqueid: str, linkedid: str,
+               extra: str = "", actor: Actor | None = None,
+               payload: dict[str, Any] | None = None, **fields: Any) -> InteractionEvent:
+        caller = frame.get("CallerIDNum", "") if uniqueid == linkedid else ""
+        queue = frame.get("Queue") or None
+        return self.p.event(
+            event_type=event_type, source_system=SOURCE,
+            source_event_id=self._source_id(uniqueid, frame.get("Event", ""), frame, extra),
+            occurred_at=self._occurred(frame), channel=Channel.PHONE,
+            interaction_id=f"call:{linkedid}",
+            identifiers=[self.p.phone(caller)] if caller else [],
+            actor=actor or Actor(kind=ActorKind.CUSTOMER),
+            organisation=Organisation(queue=queue) if queue else None,
+            payload=CallPayload(linkedid=linkedid, uniqueid=uniqueid, **(payload or {})),
+            **fields)
+
+    def _ids(self, frame: Frame) -> tuple[str, str]:
+        uniqueid = frame.get("Uniqueid") or frame.get("UniqueID") or ""
+        if not uniqueid:
+            raise ValidationError("Uniqueid is required", code="missing_field", field="Uniqueid")
+        linkedid = frame.get("Linkedid") or self._linked.get(uniqueid) or uniqueid
+        self._linked[uniqueid] = linkedid
+        return uniqueid, linkedid
+
+    # -- abandons held back until we know whether it was a timeout --------------------
+    def _flush_abandon(self, uniqueid: str, timeout: bool) -> list[InteractionEvent]:
+        pending = self._abandons.pop(uniqueid, None)
+        if pending is None:
+            return []
+        frame, _ = pending
+        linkedid = self._linked.get(uniqueid, uniqueid)
+        return [self._event(
+            v.CALL_TIMED_OUT if timeout else v.CALL_ABANDONED, frame, uniqueid=uniqueid,
+            linkedid=linkedid, payload={
+                "position": _int(frame, "Position"),
+                "original_position": _int(frame, "OriginalPosition"),
+                "wait_s": _float(frame, "HoldTime"), "timeout": timeout})]
+
+    def expire(self, now: float | None = None) -> list[InteractionEvent]:
+        """Abandons whose QUEUESTATUS never came are real abandons after the grace time."""
+        current = time.monotonic() if now is None else now
+        late = [u for u, (_, seen) in self._abandons.items() if current - seen > ABANDON_GRACE_S]
+        return [e for u in late for e in self._flush_abandon(u, timeout=False)]
+
+    # -- mapping ---------------------------------------------------------------------
+    def map(self, frame: Frame) -> list[InteractionEvent]:  # noqa: C901 - one table of events
+        name = frame.get("Event", "")
+        out = self.expire() if self._abandons else []
+        if name in ("BlindTransfer", "AttendedTransfer"):
+            return out + self._transfer(name, frame)
+        if name == "VarSet" and frame.get("Variable") == "QUEUESTATUS":
+            uniqueid = frame.get("Uniqueid", "")
+            return out + self._flush_abandon(uniqueid, frame.get("Value") == "TIMEOUT")
+        if name not in MAPPED:
+            return out
+        uniqueid, linkedid = self._ids(frame)
+        agent = frame.get("MemberName") or frame.get("Interface") or None
+        agent_actor = Actor(kind=ActorKind.AGENT, id=agent)
+        if name == "Newchannel":
+            if uniqueid != linkedid:
+                return out
+            out.append(self._event(v.CALL_STARTED, frame, uniqueid=uniqueid, linkedid=linkedid,
+                                   attributes={"exten": frame.get("Exten", "")[:32]}))
+        elif name == "QueueCallerJoin":
+            out.append(self._event(v.CALL_QUEUED, frame, uniqueid=uniqueid, linkedid=linkedid,
+                                   extra=f":{frame.get('Queue', '')}",
+                                   payload={"position": _int(frame, "Position")}))
+        elif name == "AgentCalled":
+            out.append(self._event(v.CALL_AGENT_RINGING, frame, uniqueid=uniqueid,
+                                   linkedid=linkedid, extra=f":{agent}", actor=agent_actor,
+                                   payload={"agent": agent}))
+        elif name == "AgentRingNoAnswer":
+            out.append(self._event(v.CALL_RING_NO_ANSWER, frame, uniqueid=uniqueid,
+                                   linkedid=linkedid, extra=f":{agent}", actor=agent_actor,
+                                   payload={"agent": agent,
+                                            "ring_s": _float(frame, "RingTime", 1000.0)}))
+        elif name == "AgentConnect":
+            out.append(self._event(v.CALL_ANSWERED, frame, uniqueid=uniqueid, linkedid=linkedid,
+                                   extra=f":{agent}", actor=agent_actor, payload={
+                                       "agent": agent, "wait_s": _float(frame, "HoldTime"),
+                                       "ring_s": _float(frame, "RingTime")}))
+        elif name == "AgentComplete":
+            hold = self._hold_total.pop(linkedid, 0.0)
+            talk = _float(frame, "TalkTime")
+            out.append(self._event(
+                v.CALL_COMPLETED, frame, uniqueid=uniqueid, linkedid=linkedid,
+                extra=f":{agent}", actor=agent_actor,
+                attributes={"reason": frame.get("Reason", "")[:32]}, payload={
+                    "agent": agent, "wait_s": _float(frame, "HoldTime"),
+                    "talk_s": max(talk - hold, 0.0) if talk is not None else None,
+                    "hold_s": hold}))
+        elif name == "QueueCallerAbandon":
+            self._abandons[uniqueid] = (frame, time.monotonic())
+        elif name in ("Hold", "Unhold"):
+            now = self._occurred(frame) / 1000
+            if name == "Hold":
+                self._hold_started[linkedid] = now
+            elif linkedid in self._hold_started:
+                started = self._hold_started.pop(linkedid)
+                self._hold_total[linkedid] = self._hold_total.get(linkedid, 0.0) + now - started
+            out.append(self._event(v.CALL_HOLD if name == "Hold" else v.CALL_UNHOLD, frame,
+                                   uniqueid=uniqueid, linkedid=linkedid, actor=agent_actor))
+        elif name == "Hangup":
+            out += self._flush_abandon(uniqueid, timeout=False)
+            if uniqueid == linkedid:
+                out.append(self._event(v.CALL_ENDED, frame, uniqueid=uniqueid,
+                                       linkedid=linkedid, payload={
+                                           "cause": frame.get("Cause-txt") or frame.get("Cause")}))
+        elif name == "Cdr":
+            out.append(self._event(
+                v.CALL_CDR, frame, uniqueid=uniqueid, linkedid=linkedid,
+                extra=f":{frame.get('DestinationChannel', '')}:{frame.get('StartTime', '')}",
+                actor=Actor(kind=ActorKind.SYSTEM), attributes={
+                    k.lower(): frame.get(k, "")[:64] for k in (
+                        "Disposition", "Duration", "BillableSeconds", "LastApplication",
+                        "DestinationContext", "StartTime", "AnswerTime", "EndTime")}))
+        return out
+
+    def _transfer(self, name: str, frame: Frame) -> list[InteractionEvent]:
+        if frame.get("Result", "Success") != "Success":
+            return []
+        if name == "BlindTransfer":
+            uniqueid = frame.get("TransfererUniqueid", "")
+            linkedid = frame.get("TransfereeLinkedid") or frame.get("TransfererLinkedid") or ""
+            target = f"{frame.get('Extension', '')}@{frame.get('Context', '')}"
+        else:
+            uniqueid = frame.get("OrigTransfererUniqueid", "")
+            linkedid = frame.get("OrigTransfererLinkedid") or ""
+            target = (frame.get("TransferTargetCallerIDNum") or frame.get("DestApp")
+                      or frame.get("DestType", ""))
+        if not uniqueid or not linkedid:
+            raise ValidationError(f"{name} without transferer ids", code="missing_field",
+                                  field="TransfererUniqueid")
+        return [self._event(v.CALL_TRANSFERRED, frame, uniqueid=uniqueid, linkedid=linkedid,
+                            actor=Actor(kind=ActorKind.AGENT),
+                            payload={"transfer_to": target[:64]})]
+
+
+MAPPED = frozenset({
+    "Newchannel", "QueueCallerJoin", "AgentCalled", "AgentRingNoAnswer", "AgentConnect",
+    "AgentComplete", "QueueCallerAbandon", "Hold", "Unhold", "Hangup", "Cdr",
+})

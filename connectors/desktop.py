@@ -1,0 +1,114 @@
+"""Agent-desktop feed: what AMI does not say (``POST /v1/desktop/events``, Bearer key).
+
+Event ``type``s: ``ivr_authenticated`` (the IVR/agent verified the caller: the trusted
+phone link; ``customer_number`` plus optional ``phone``/``card_number``/``id_number``),
+``wrapup`` (after-call work: ``agent``, ``acw_s``, ``reason``), ``survey`` (post-call
+``score``/``scale_max``/``kind``) and ``complaint_opened|complaint_extended|
+complaint_closed`` (``complaint_id``, ``category``, ``due_at``). Every event has an
+``id`` unique in the desktop system, a ``linkedid`` (the call) and ``occurred_at``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from backbone import vocabulary as v
+from backbone.errors import ValidationError
+from backbone.models import (
+    Actor,
+    ActorKind,
+    CallPayload,
+    Channel,
+    ComplaintPayload,
+    IdentifierType,
+    InteractionEvent,
+    SurveyPayload,
+)
+from backbone.settings import Settings
+from connectors import clock, openapi
+from connectors.base import Pipeline
+from connectors.feed import choice, feed_handler
+from connectors.http import create_app as create_base_app
+from connectors.http import optional_number, require_str
+
+NAME = "desktop"
+TYPES = {
+    "ivr_authenticated": v.CALL_IVR_AUTHENTICATED, "wrapup": v.CALL_WRAPUP,
+    "survey": v.SURVEY_ANSWERED, "complaint_opened": v.COMPLAINT_OPENED,
+    "complaint_extended": v.COMPLAINT_EXTENDED, "complaint_closed": v.COMPLAINT_CLOSED,
+}
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["type", "id", "linkedid", "occurred_at"],
+    "properties": {
+        "type": {"enum": sorted(TYPES)}, "id": {"type": "string"},
+        "linkedid": {"type": "string"}, "occurred_at": {"type": ["string", "number"]},
+        "agent": {"type": "string"}, "acw_s": {"type": "number"},
+        "reason": {"type": "string"}, "customer_number": {"type": "string"},
+        "phone": {"type": "string"}, "card_number": {"type": "string"},
+        "id_number": {"type": "string"}, "score": {"type": "integer"},
+        "scale_max": {"type": "integer"}, "kind": {"enum": ["CSAT", "NPS"]},
+        "complaint_id": {"type": "string"}, "category": {"type": "string"},
+        "due_at": {"type": ["string", "number"]},
+    },
+}
+
+
+def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> InteractionEvent:
+    kind = choice(body, "type", TYPES)
+    ident = require_str(body, "id") or ""
+    linkedid = require_str(body, "linkedid") or ""
+    agent = require_str(body, "agent", required=False, max_len=64)
+    fields: dict[str, Any] = {
+        "channel": Channel.PHONE, "interaction_id": f"call:{linkedid}",
+        "reason": require_str(body, "reason", required=False, max_len=64),
+        "actor": Actor(kind=ActorKind.AGENT, id=agent) if agent else Actor(
+            kind=ActorKind.SYSTEM),
+    }
+    trusted = kind == "ivr_authenticated"
+    number = require_str(body, "customer_number", required=False)
+    if trusted and not number:
+        raise ValidationError("customer_number is required", code="missing_field",
+                              field="customer_number")
+    idents = [pipeline.opaque(IdentifierType.CUSTOMER_NUMBER, number, verified=trusted)]
+    for key, make in (("phone", pipeline.phone), ("card_number", pipeline.card),
+                      ("id_number", pipeline.id_number)):
+        value = require_str(body, key, required=False, max_len=40)
+        if value:
+            idents.append(make(value, verified=trusted))
+    if kind in ("ivr_authenticated", "wrapup"):
+        fields["payload"] = CallPayload(linkedid=linkedid, agent=agent,
+                                        acw_s=optional_number(body, "acw_s"))
+    elif kind == "survey":
+        score, scale = body.get("score"), body.get("scale_max", 5)
+        survey_kind = body.get("kind", "CSAT")
+        if survey_kind not in ("CSAT", "NPS") or not (
+                isinstance(score, int) and isinstance(scale, int) and not isinstance(score, bool)
+                and 0 < scale <= 10 and 0 <= score <= scale):
+            raise ValidationError("score must be an integer within 0..scale_max",
+                                  code="invalid_field", field="score")
+        fields["payload"] = SurveyPayload(kind=survey_kind, score=score, scale_max=scale,
+                                          about_interaction_id=f"call:{linkedid}")
+    else:
+        due = body.get("due_at")
+        fields["payload"] = ComplaintPayload(
+            complaint_id=require_str(body, "complaint_id") or "", status=kind.split("_")[1],
+            category=require_str(body, "category", required=False, max_len=64),
+            due_at=clock.parse_ms(due, "due_at") if due is not None else None)
+    return pipeline.event(event_type=TYPES[kind], source_system=source,
+                          source_event_id=f"{kind}:{ident}",
+                          occurred_at=pipeline.when(body.get("occurred_at"), "occurred_at"),
+                          identifiers=idents, **fields)
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi.desktop_document(EVENT_SCHEMA))
+
+
+def create_app(settings: Settings, *, pipeline: Pipeline | None = None) -> web.Application:
+    app = create_base_app(pipeline or Pipeline(settings, NAME))
+    app.router.add_post("/v1/desktop/events",
+                        feed_handler(lambda p: p.settings.desktop_api_keys, map_event))
+    app.router.add_get("/openapi.json", _openapi)
+    return app

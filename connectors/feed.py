@@ -1,0 +1,71 @@
+"""Shared handling of the bank's own JSON feeds (branch tickets, agent desktop).
+
+Both take one event object or a list, authenticate with a Bearer API key whose value in
+settings names the source system, and answer with the accepted event ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from backbone.errors import ValidationError
+from backbone.models import InteractionEvent
+from connectors.base import Pipeline
+from connectors.http import (
+    PIPELINE,
+    accepted,
+    bearer,
+    error_response,
+    parse_json,
+    read_body,
+    require_object,
+)
+
+MAX_EVENTS = 500
+Mapper = Callable[[Pipeline, str, dict[str, Any]], InteractionEvent]
+
+
+def feed_handler(api_keys: Callable[[Pipeline], dict[str, str]], mapper: Mapper) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        pipeline = request.app[PIPELINE]
+        source = api_keys(pipeline).get(bearer(request) or "")
+        if source is None:
+            raise ValidationError("missing or unknown API key", code="unauthorized")
+        body = parse_json(await read_body(request))
+        items = body if isinstance(body, list) else [body]
+        if not items or len(items) > MAX_EVENTS:
+            raise ValidationError(f"send 1..{MAX_EVENTS} events", code="invalid_field")
+        pipeline.received(len(items))
+        events: list[InteractionEvent] = []
+        rejected: list[tuple[int, ValidationError, Any]] = []
+        for index, item in enumerate(items):
+            try:
+                events.append(mapper(pipeline, source, require_object(item, "event")))
+            except ValidationError as refused:
+                rejected.append((index, refused, item))
+        event_ids = await pipeline.publish(events) if events else []
+        if not rejected:
+            return accepted(event_ids)
+        for index, error, item in rejected:
+            raw = json.dumps(item, ensure_ascii=False).encode()
+            await pipeline.reject(error, raw, attributes={"index": str(index)})
+        first = rejected[0][1]
+        return error_response(
+            400, first.code, first.message, first.field, event_ids=event_ids,
+            rejected=[{"index": i, "code": e.code, "message": e.message, "field": e.field}
+                      for i, e, _ in rejected])
+
+    return handler
+
+
+def choice(obj: dict[str, Any], key: str, allowed: dict[str, str] | frozenset[str]) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"{key} is required", code="missing_field", field=key)
+    if value not in allowed:
+        raise ValidationError(f"unknown {key} {value[:40]!r}", code="unknown_type", field=key)
+    return value

@@ -1,0 +1,1 @@
+"""Network services that serve the backbone's state to channels and agents."""

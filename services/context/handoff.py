@@ -1,0 +1,344 @@
+"""Explicit cross-channel handoff: a short-lived, single-use token plus a read-out code.
+
+The ``handoffs`` topic is the state. Every instance replays it (:class:`HandoffBook`), so
+any instance can redeem a handoff another one created. Single use holds with any number
+of instances because the log decides: all events of one handoff share its customer key
+(one partition), every terminal event (accepted / cancelled / expired) carries the same
+deterministic event id, and the *first terminal event in log order wins*. An instance
+publishes its attempt, waits until its own replay reaches the first terminal event, and
+answers success only if that event is its own attempt. The stream processors deduplicate
+by event id, so they keep exactly the same winner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import grpc
+from confluent_kafka import Message
+
+from backbone import metrics, vocabulary
+from backbone.errors import BackboneError
+from backbone.kafka import AsyncPublisher
+from backbone.models import (
+    Actor,
+    ActorKind,
+    Channel,
+    HandoffPayload,
+    InteractionEvent,
+    event_id,
+)
+from backbone.serde import AvroSerde
+from backbone.settings import Settings
+from services.context.auth import Principal, Role
+from services.context.status import RpcFailure
+
+log = logging.getLogger(__name__)
+SOURCE = "context-service"
+CODE_DIGITS = 8
+TERMINAL = {vocabulary.HANDOFF_ACCEPTED: "accepted", vocabulary.HANDOFF_CANCELLED: "cancelled",
+            vocabulary.HANDOFF_EXPIRED: "expired"}
+ERROR_REASON = {"accepted": "HANDOFF_ALREADY_ACCEPTED", "cancelled": "HANDOFF_CANCELLED",
+                "expired": "HANDOFF_EXPIRED"}
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    handoff_id: str
+    customer_id: str
+    from_channel: str
+    to_channel: str
+    journey_id: str
+    reason: str
+    summary: str
+    created_at: int
+    expires_at: int
+    created_by: str
+    instance: str
+    token_hash: str
+    code_hash: str
+    status: str = "created"
+    closed_at: int = 0
+    closed_by: str = ""
+    winning_attempt: str = ""
+
+
+def created_event_id(handoff_id: str) -> str:
+    return event_id(SOURCE, f"{handoff_id}:created")
+
+
+def closed_event_id(handoff_id: str) -> str:
+    """Shared by every terminal attempt, so processors keep only the first (the winner)."""
+    return event_id(SOURCE, f"{handoff_id}:closed")
+
+
+class HandoffBook:
+    """Handoff state replayed from the ``handoffs`` topic; mutated on the event loop only."""
+
+    def __init__(self, serde: AvroSerde, topic: str):
+        self._serde = serde
+        self._topic = topic
+        self._by_id: dict[str, Handoff] = {}
+        self._by_token: dict[str, str] = {}
+        self._by_code: dict[str, set[str]] = {}
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    # -- lookups ---------------------------------------------------------------------
+    def get(self, handoff_id: str) -> Handoff | None:
+        return self._by_id.get(handoff_id)
+
+    def by_token(self, token_hash: str) -> Handoff | None:
+        hid = self._by_token.get(token_hash)
+        return self._by_id.get(hid) if hid else None
+
+    def by_code(self, code_hash: str) -> list[Handoff]:
+        return [self._by_id[h] for h in self._by_code.get(code_hash, ()) if h in self._by_id]
+
+    def active_codes(self) -> set[str]:
+        return {h.code_hash for h in self._by_id.values() if h.status == "created"}
+
+    def active_for(self, customer_id: str) -> list[Handoff]:
+        return [h for h in self._by_id.values()
+                if h.customer_id == customer_id and h.status == "created"]
+
+    def open_handoffs(self) -> list[Handoff]:
+        return [h for h in self._by_id.values() if h.status == "created"]
+
+    def decided(self, handoff_id: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self._waiters.setdefault(handoff_id, set()).add(event)
+        return event
+
+    def forget_waiter(self, handoff_id: str, event: asyncio.Event) -> None:
+        self._waiters.get(handoff_id, set()).discard(event)
+
+    # -- state -----------------------------------------------------------------------
+    def add(self, handoff: Handoff) -> None:
+        if handoff.handoff_id in self._by_id:
+            return
+        self._by_id[handoff.handoff_id] = handoff
+        self._by_token[handoff.token_hash] = handoff.handoff_id
+        self._by_code.setdefault(handoff.code_hash, set()).add(handoff.handoff_id)
+
+    def apply_batch(self, messages: list[Message]) -> None:
+        """Feed thread: decode, then apply on the loop (handlers read this state there)."""
+        events = []
+        for msg in messages:
+            try:
+                events.append(self._serde.deserialize(self._topic, msg.value()))
+            except BackboneError as exc:
+                log.warning("unreadable handoff event at offset %s: %s", msg.offset(), exc)
+        if events and self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._apply_events, events)
+            except RuntimeError:
+                pass
+
+    def _apply_events(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: dict[str, Any]) -> None:
+        payload = event.get("payload") or {}
+        attrs = event.get("attributes") or {}
+        hid = payload.get("handoff_id")
+        if not hid:
+            return
+        if event["event_type"] == vocabulary.HANDOFF_CREATED:
+            self.add(Handoff(
+                handoff_id=hid, customer_id=attrs.get("customer_id", ""),
+                from_channel=str(payload.get("from_channel")),
+                to_channel=str(payload.get("to_channel")), journey_id=event.get("journey_id") or "",
+                reason=event.get("reason") or "", summary=payload.get("summary") or "",
+                created_at=int(event["occurred_at"]), expires_at=int(attrs.get("expires_at", 0)),
+                created_by=attrs.get("principal", ""), instance=attrs.get("instance", ""),
+                token_hash=attrs.get("token_hash", ""), code_hash=attrs.get("code_hash", "")))
+            return
+        status = TERMINAL.get(event["event_type"])
+        current = self._by_id.get(hid)
+        if status is None or current is None or current.status != "created":
+            return  # not terminal, unknown, or a losing attempt: the first one already won
+        self._by_id[hid] = replace(current, status=status, closed_at=int(event["occurred_at"]),
+                                   closed_by=attrs.get("principal", ""),
+                                   winning_attempt=attrs.get("attempt_id", ""))
+        for waiter in self._waiters.pop(hid, ()):
+            waiter.set()
+
+
+class HandoffDesk:
+    """Creates, redeems, cancels and expires handoffs by publishing events and reading the log."""
+
+    def __init__(self, settings: Settings, book: HandoffBook, publisher: AsyncPublisher,
+                 serde: AvroSerde, *, instance: str, clock: Callable[[], float]):
+        self._settings = settings
+        self._book = book
+        self._publisher = publisher
+        self._serde = serde
+        self._topic = settings.topic("handoffs")
+        self._instance = instance
+        self._clock = clock
+        self._key = settings.hmac_key.get_secret_value().encode()
+        self._expiring: set[str] = set()
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _hash(self, kind: str, secret: str) -> str:
+        return hmac.new(self._key, f"handoff-{kind}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+    # -- create ----------------------------------------------------------------------
+    async def create(self, principal: Principal, customer_id: str, from_channel: str,
+                     to_channel: str, journey_id: str, reason: str, summary: str,
+                     ttl_s: int) -> tuple[Handoff, str, str, str]:
+        """Returns the handoff, its token, its short code and the created event id."""
+        ttl = min(ttl_s or self._settings.handoff_ttl_s, self._settings.handoff_max_ttl_s)
+        token = secrets.token_urlsafe(24)
+        active = self._book.active_codes()
+        code = ""
+        for _ in range(50):
+            code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+            if self._hash("code", code) not in active:
+                break
+        now = self.now_ms()
+        handoff = Handoff(
+            handoff_id=uuid.uuid4().hex, customer_id=customer_id, from_channel=from_channel,
+            to_channel=to_channel, journey_id=journey_id, reason=reason, summary=summary,
+            created_at=now, expires_at=now + ttl * 1000, created_by=principal.name,
+            instance=self._instance, token_hash=self._hash("token", token),
+            code_hash=self._hash("code", code))
+        attrs = {"token_hash": handoff.token_hash, "code_hash": handoff.code_hash,
+                 "expires_at": str(handoff.expires_at)}
+        eid = await self._publish(handoff, vocabulary.HANDOFF_CREATED, "created", from_channel,
+                                  principal, attrs, uuid.uuid4().hex, now)
+        self._book.add(handoff)
+        metrics.GRPC_HANDOFFS.labels("created").inc()
+        return handoff, token, code, eid
+
+    # -- accept / cancel -------------------------------------------------------------
+    def find(self, token: str, code: str) -> Handoff:
+        if token:
+            found = self._book.by_token(self._hash("token", token))
+        else:
+            candidates = self._book.by_code(self._hash("code", code.replace(" ", "")))
+            active = [h for h in candidates if h.status == "created"]
+            if len(active) > 1:
+                raise RpcFailure(grpc.StatusCode.FAILED_PRECONDITION,
+                                 "this code matches several open handoffs; redeem by token",
+                                 reason="HANDOFF_CODE_AMBIGUOUS")
+            found = active[0] if active else max(candidates, key=lambda h: h.created_at,
+                                                 default=None)
+        if found is None:
+            raise RpcFailure(grpc.StatusCode.NOT_FOUND, "no such handoff",
+                             reason="HANDOFF_NOT_FOUND")
+        return found
+
+    def _check_open(self, handoff: Handoff) -> None:
+        if handoff.status != "created":
+            raise RpcFailure(grpc.StatusCode.FAILED_PRECONDITION,
+                             f"handoff is {handoff.status}", reason=ERROR_REASON[handoff.status],
+                             metadata={"handoff_id": handoff.handoff_id})
+        if self.now_ms() >= handoff.expires_at:
+            raise RpcFailure(grpc.StatusCode.FAILED_PRECONDITION, "handoff has expired",
+                             reason="HANDOFF_EXPIRED", metadata={"handoff_id": handoff.handoff_id})
+
+    async def accept(self, principal: Principal, handoff: Handoff, channel: str,
+                     timeout_s: float) -> tuple[Handoff, str]:
+        if channel != handoff.to_channel:
+            metrics.GRPC_HANDOFFS.labels("wrong_channel").inc()
+            raise RpcFailure(grpc.StatusCode.FAILED_PRECONDITION,
+                             f"handoff is for {handoff.to_channel}, not {channel}",
+                             reason="HANDOFF_WRONG_CHANNEL",
+                             metadata={"handoff_id": handoff.handoff_id,
+                                       "to_channel": handoff.to_channel})
+        return await self._close(principal, handoff, vocabulary.HANDOFF_ACCEPTED, "accepted",
+                                 channel, timeout_s)
+
+    async def cancel(self, principal: Principal, handoff: Handoff,
+                     timeout_s: float) -> tuple[Handoff, str]:
+        return await self._close(principal, handoff, vocabulary.HANDOFF_CANCELLED, "cancelled",
+                                 handoff.from_channel, timeout_s)
+
+    async def _close(self, principal: Principal, handoff: Handoff, event_type: str, status: str,
+                     channel: str, timeout_s: float) -> tuple[Handoff, str]:
+        self._check_open(handoff)
+        attempt = uuid.uuid4().hex
+        decided = self._book.decided(handoff.handoff_id)
+        try:
+            eid = await self._publish(handoff, event_type, status, channel, principal, {},
+                                      attempt, self.now_ms())
+            try:
+                await asyncio.wait_for(decided.wait(), timeout_s)
+            except TimeoutError as exc:
+                raise RpcFailure(grpc.StatusCode.UNAVAILABLE,
+                                 "the handoff log has not confirmed the decision yet",
+                                 reason="HANDOFF_UNDECIDED") from exc
+        finally:
+            self._book.forget_waiter(handoff.handoff_id, decided)
+        final = self._book.get(handoff.handoff_id)
+        assert final is not None
+        if final.winning_attempt != attempt:
+            metrics.GRPC_HANDOFFS.labels("lost_race").inc()
+            self._check_open(final)  # raises with the winner's status
+        metrics.GRPC_HANDOFFS.labels(status).inc()
+        return final, eid
+
+    # -- expiry ----------------------------------------------------------------------
+    async def expire_due(self) -> int:
+        """Publish handoff.expired for due handoffs this instance is responsible for.
+
+        The creating instance expires its own; after the grace period any instance does,
+        so a crashed creator cannot leave handoffs open. Duplicates share one event id.
+        """
+        now = self.now_ms()
+        grace = int(self._settings.handoff_expiry_grace_s * 1000)
+        published = 0
+        for handoff in self._book.open_handoffs():
+            if handoff.expires_at > now or handoff.handoff_id in self._expiring:
+                continue
+            if handoff.instance != self._instance and now < handoff.expires_at + grace:
+                continue
+            self._expiring.add(handoff.handoff_id)
+            system = Principal(f"context-service/{self._instance}", Role.CHANNEL_SYSTEM, "internal")
+            await self._publish(handoff, vocabulary.HANDOFF_EXPIRED, "expired",
+                                handoff.from_channel, system, {}, uuid.uuid4().hex, now)
+            metrics.GRPC_HANDOFFS.labels("expiry_published").inc()
+            published += 1
+        self._expiring &= {h.handoff_id for h in self._book.open_handoffs()}
+        return published
+
+    # -- publishing ------------------------------------------------------------------
+    async def _publish(self, handoff: Handoff, event_type: str, status: str, channel: str,
+                       principal: Principal, extra: dict[str, str], attempt: str,
+                       at_ms: int) -> str:
+        created = event_type == vocabulary.HANDOFF_CREATED
+        source_id = f"{handoff.handoff_id}:{'created' if created else 'closed'}"
+        kind = {Role.AGENT: ActorKind.AGENT, Role.SUPERVISOR: ActorKind.AGENT}.get(
+            principal.role, ActorKind.SYSTEM)
+        event = InteractionEvent(
+            event_id=event_id(SOURCE, source_id), event_type=event_type,
+            channel=Channel(channel), occurred_at=at_ms, ingested_at=at_ms,
+            source_system=SOURCE, source_event_id=source_id,
+            interaction_id=f"handoff:{handoff.handoff_id}",
+            journey_id=handoff.journey_id or None, reason=handoff.reason or None,
+            actor=Actor(kind=kind, id=principal.name),
+            payload=HandoffPayload(handoff_id=handoff.handoff_id,
+                                   from_channel=Channel(handoff.from_channel),
+                                   to_channel=Channel(handoff.to_channel), status=status,
+                                   summary=handoff.summary or None),
+            attributes={"customer_id": handoff.customer_id, "attempt_id": attempt,
+                        "principal": principal.name, "instance": self._instance, **extra})
+        value = self._serde.serialize(self._topic, event.to_avro())
+        await self._publisher.publish(self._topic, handoff.customer_id, value)
+        return event.event_id

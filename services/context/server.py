@@ -1,0 +1,207 @@
+"""Building (``create_server``) and running (``serve``) the context service.
+
+Building does no I/O, so tests construct a server on port 0 and start it themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from backbone import metrics
+from backbone.context.v1 import context_pb2, context_pb2_grpc
+from backbone.kafka import AsyncPublisher
+from backbone.serde import INTERACTION_EVENT, AvroSerde, registry_client
+from backbone.settings import Settings, get_settings
+from services.context.audit import Auditor
+from services.context.feed import Source, TopicFeed
+from services.context.handoff import HandoffBook, HandoffDesk
+from services.context.kpis import KpiView
+from services.context.servicer import ContextServicer
+from services.context.view import ContextView
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["CustomerContextService"].full_name
+
+
+_REGISTRIES: dict[str, SchemaRegistryClient] = {}
+
+
+def _shared_registry(settings: Settings) -> SchemaRegistryClient:
+    """One client per registry URL, so in-process ``mock://`` registries are shared."""
+    url = settings.schema_registry_url
+    if url not in _REGISTRIES:
+        _REGISTRIES[url] = registry_client(settings)
+    return _REGISTRIES[url]
+
+
+class ContextServer:
+    """The gRPC server plus the view feed, publishers and background duties it needs."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
+                 instance: str | None = None, port: int | None = None,
+                 expiry_interval_s: float = 0.5):
+        self.settings = settings
+        self.instance = instance or settings.grpc_instance_id or \
+            f"{socket.gethostname()}-{os.getpid()}"
+        self._requested_port = settings.grpc_port if port is None else port
+        self._clock = clock
+        self._expiry_interval_s = expiry_interval_s
+        registry = _shared_registry(settings)
+        self._serde = AvroSerde(registry, INTERACTION_EVENT)
+        self.view = ContextView()
+        self.kpis = KpiView()
+        self.book = HandoffBook(self._serde, settings.topic("handoffs"))
+        lookback_ms = int((settings.handoff_max_ttl_s + settings.handoff_expiry_grace_s
+                           + 60) * 1000)
+        self.feed = TopicFeed(settings, [
+            Source(settings.topic("customer-context"), self.view.apply_batch),
+            Source(settings.topic("kpis"), self.kpis.apply_batch),
+            Source(settings.topic("handoffs"), self.book.apply_batch,
+                   since_ms=int(time.time() * 1000) - lookback_ms),
+        ], client_id=f"context-{self.instance}")
+        self._events = AsyncPublisher(settings, client_id=f"context-{self.instance}-events",
+                                      **{"linger.ms": 0})
+        self._audit = AsyncPublisher(settings, client_id=f"context-{self.instance}-audit",
+                                     **{"linger.ms": 2})
+        self.desk = HandoffDesk(settings, self.book, self._events, self._serde,
+                                instance=self.instance, clock=clock)
+        self.auditor = Auditor(settings, self._audit, instance=self.instance)
+        self.servicer = ContextServicer(settings, view=self.view, kpis=self.kpis, feed=self.feed,
+                                        book=self.book, desk=self.desk, auditor=self.auditor,
+                                        instance=self.instance, clock=clock)
+        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else \
+            health.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.view.bind(loop)
+        self.book.bind(loop)
+        await self._events.start()
+        await self._audit.start()
+        await self.feed.start()
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 1),
+                                          ("grpc.max_receive_message_length", 4 << 20)])
+        context_pb2_grpc.add_CustomerContextServiceServicer_to_server(self.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME), server)
+        address = f"{self.settings.grpc_host}:{self._requested_port}"
+        credentials = server_credentials(self.settings)
+        if credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, credentials)
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await server.start()
+        self._server = server
+        self._tasks = [asyncio.create_task(self._watch_readiness(), name="readiness"),
+                       asyncio.create_task(self._expire_loop(), name="handoff-expiry")]
+        log.info("context service %s listening on %s:%s", self.instance,
+                 self.settings.grpc_host, self.port)
+        return self.port
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Drain in-flight calls, then stop the feed and flush the publishers."""
+        if self._server is not None:
+            await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+            await self._server.stop(grace_s)
+            self._server = None
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.feed.stop()
+        await self._events.stop()
+        await self._audit.stop()
+
+    async def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        """True once the view has read every input topic to its end."""
+        return await self.feed.wait_caught_up(timeout_s)
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def __aenter__(self) -> ContextServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- background duties -----------------------------------------------------------
+    async def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME):
+            result = self.health.set(name, status)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def _watch_readiness(self) -> None:
+        while not await self.feed.wait_caught_up(3600.0):
+            pass
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._expiry_interval_s)
+            if not self.feed.caught_up:
+                continue
+            try:
+                await self.desk.expire_due()
+            except Exception:
+                log.exception("handoff expiry round failed; retrying")
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS when a certificate is configured; client certificates when a client CA is."""
+    if not settings.grpc_tls_cert_file:
+        return None
+    key = Path(settings.grpc_tls_key_file or "").read_bytes()
+    cert = Path(settings.grpc_tls_cert_file).read_bytes()
+    ca = Path(settings.grpc_tls_client_ca_file).read_bytes() \
+        if settings.grpc_tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca,
+        require_client_auth=bool(ca) and settings.grpc_tls_require_client_cert)
+
+
+def create_server(settings: Settings | None = None, **kwargs: object) -> ContextServer:
+    """Build (not start) the service; keyword arguments go to :class:`ContextServer`."""
+    return ContextServer(settings or get_settings(), **kwargs)  # type: ignore[arg-type]
+
+
+async def serve(settings: Settings | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    settings = settings or get_settings()
+    if settings.metrics_port:
+        metrics.serve_metrics(settings.metrics_port)
+    server = create_server(settings)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    caught_up = await server.wait_ready(60.0)
+    log.info("context service %s on port %s, view %s", server.instance, server.port,
+             "caught up" if caught_up else "still loading")
+    await stop.wait()
+    await server.stop()

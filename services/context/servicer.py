@@ -1,0 +1,282 @@
+"""The CustomerContextService handlers: validate, authorize, read the view, audit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from backbone.context.v1 import context_pb2 as pb
+from backbone.context.v1 import context_pb2_grpc as pb_grpc
+from backbone.identifiers import Hasher, normalise_phone
+from backbone.models import IdentifierType
+from backbone.settings import Settings
+from services.context import mapping
+from services.context.audit import Auditor
+from services.context.auth import Authenticator, Principal
+from services.context.feed import TopicFeed
+from services.context.handoff import Handoff, HandoffBook, HandoffDesk
+from services.context.kpis import KpiView
+from services.context.status import RpcFailure, invalid, rpc, rpc_stream, unavailable
+from services.context.view import AmbiguousIdentifier, ContextView, Entry
+from services.context.watch import watch_updates
+
+ROLE = {"channel_system": pb.ROLE_CHANNEL_SYSTEM, "agent": pb.ROLE_AGENT,
+        "supervisor": pb.ROLE_SUPERVISOR, "auditor": pb.ROLE_AUDITOR}
+HASHED_TYPES = {"PHONE", "CARD", "ID_NUMBER"}
+ID_TYPES = {t.value for t in IdentifierType} - {"UNKNOWN"}
+
+
+def deadline_s(context: grpc.aio.ServicerContext, cap: float) -> float:
+    """Seconds this call may still wait (a little less than its deadline, so we can answer)."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return cap
+    return max(min(remaining - 0.05, cap), 0.0)
+
+
+class ContextServicer(pb_grpc.CustomerContextServiceServicer):
+    def __init__(self, settings: Settings, *, view: ContextView, kpis: KpiView, feed: TopicFeed,
+                 book: HandoffBook, desk: HandoffDesk, auditor: Auditor, instance: str,
+                 clock: Callable[[], float]):
+        self._settings = settings
+        self._view = view
+        self._kpis = kpis
+        self._feed = feed
+        self._book = book
+        self._desk = desk
+        self._auditor = auditor
+        self._auth = Authenticator(settings)
+        self._hasher = Hasher.from_settings(settings)
+        self.instance = instance
+        self._clock = clock
+
+    # -- shared steps ----------------------------------------------------------------
+    def _ready(self) -> None:
+        if not self._feed.caught_up:
+            raise unavailable(
+                f"context view is loading ({self._feed.lag_messages()} records behind)",
+                1.0, "VIEW_CATCHING_UP")
+
+    def _identifier(self, key: pb.IdentifierKey, field: str) -> tuple[str, str]:
+        id_type = key.type.strip().upper()
+        problems = {}
+        if id_type not in ID_TYPES:
+            problems[f"{field}.type"] = f"must be one of {sorted(ID_TYPES)}"
+        if not key.value.strip():
+            problems[f"{field}.value"] = "must not be empty"
+        if problems:
+            raise invalid(problems)
+        value = key.value.strip()
+        if id_type in HASHED_TYPES and not value.startswith("h:"):
+            normalised = {"PHONE": normalise_phone(value),
+                          "CARD": "".join(ch for ch in value if ch.isdigit())}.get(
+                              id_type, value.upper())
+            value = self._hasher.hash(id_type, normalised)
+        return id_type, value
+
+    def _find(self, lookup: pb.CustomerLookup, field: str) -> Entry | None:
+        which = lookup.WhichOneof("key")
+        if which is None:
+            raise invalid({field: "set customer_id or identifier"})
+        if which == "customer_id":
+            if not lookup.customer_id.strip():
+                raise invalid({f"{field}.customer_id": "must not be empty"})
+            return self._view.get(lookup.customer_id.strip())
+        id_type, value = self._identifier(lookup.identifier, f"{field}.identifier")
+        try:
+            return self._view.resolve(id_type, value)
+        except AmbiguousIdentifier as exc:
+            raise RpcFailure(grpc.StatusCode.FAILED_PRECONDITION, str(exc) +
+                             "; look up by a verified identifier or the customer id",
+                             reason="AMBIGUOUS_IDENTIFIER") from exc
+
+    async def _entry(self, lookup: pb.CustomerLookup, field: str, watermark: pb.Watermark | None,
+                     context: grpc.aio.ServicerContext) -> Entry:
+        """The customer's entry, at least as fresh as the watermark (read-your-writes)."""
+        self._ready()
+        wanted = [e for e in (watermark.event_ids if watermark else ()) if e]
+        min_version = watermark.min_version if watermark else 0
+        waiting = bool(wanted or min_version)
+        budget = deadline_s(context, self._settings.grpc_max_wait_s)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + budget
+        changed = self._view.watch_any()
+        try:
+            while True:
+                changed.clear()
+                entry = self._find(lookup, field)
+                if entry is not None and entry.has_applied(wanted) and entry.version >= min_version:
+                    return entry
+                if entry is None and not waiting:
+                    raise RpcFailure(grpc.StatusCode.NOT_FOUND, "no such customer",
+                                     reason="CUSTOMER_NOT_FOUND")
+                left = until - loop.time()
+                if left <= 0:
+                    raise RpcFailure(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                     "the context has not reached the requested watermark yet",
+                                     reason="WATERMARK_NOT_REACHED")
+                try:
+                    await asyncio.wait_for(changed.wait(), left)
+                except TimeoutError:
+                    continue
+        finally:
+            self._view.unwatch_any(changed)
+
+    def _freshness(self, entry: Entry) -> pb.Freshness:
+        return mapping.freshness(entry, caught_up=self._feed.caught_up,
+                                 lag=self._feed.lag_messages(), served_by=self.instance)
+
+    def _handoff_pb(self, h: Handoff) -> pb.Handoff:
+        return pb.Handoff(
+            handoff_id=h.handoff_id, customer_id=h.customer_id,
+            from_channel=mapping.channel(h.from_channel), to_channel=mapping.channel(h.to_channel),
+            journey_id=h.journey_id, reason=h.reason, summary=h.summary,
+            status=mapping.HANDOFF_STATUS[h.status], created_at_ms=h.created_at,
+            expires_at_ms=h.expires_at, closed_at_ms=h.closed_at, created_by=h.created_by,
+            closed_by=h.closed_by)
+
+    def _context(self, entry: Entry, principal: Principal, unmask: bool,
+                 query: pb.TimelineQuery) -> tuple[pb.CustomerContext, str]:
+        if query.page_size < 0 or query.page_size > mapping.MAX_PAGE:
+            raise invalid({"timeline.page_size": f"must be between 0 and {mapping.MAX_PAGE}"})
+        if query.until_ms and query.since_ms and query.until_ms <= query.since_ms:
+            raise invalid({"timeline.until_ms": "must be after since_ms"})
+        try:
+            entries, token = mapping.page(mapping.filtered_timeline(entry.data, query), query)
+        except ValueError as exc:
+            raise invalid({"timeline.page_token": str(exc)}) from exc
+        now = int(self._clock() * 1000)
+        handoffs = [self._handoff_pb(h) for h in self._book.active_for(entry.customer_id)
+                    if h.expires_at > now]
+        ctx = mapping.customer_context(entry, unmask=unmask and principal.may_unmask(),
+                                       timeline=entries, fresh=self._freshness(entry),
+                                       handoffs=handoffs)
+        return ctx, token
+
+    # -- RPCs ------------------------------------------------------------------------
+    @rpc("GetCustomerContext")
+    async def GetCustomerContext(self, request: pb.GetCustomerContextRequest,
+                                 context: grpc.aio.ServicerContext
+                                 ) -> pb.GetCustomerContextResponse:
+        principal = self._auth.authorize(context, "GetCustomerContext")
+        if not request.purpose.strip():
+            raise invalid({"purpose": "say why this context is read (audited)"})
+        if request.unmask and not principal.may_unmask():
+            raise RpcFailure(grpc.StatusCode.PERMISSION_DENIED,
+                             f"role {principal.role} may not unmask identifiers",
+                             reason="UNMASK_NOT_ALLOWED")
+        entry = await self._entry(request.lookup, "lookup", request.min_freshness, context)
+        ctx, token = self._context(entry, principal, request.unmask, request.timeline)
+        await self._auditor.record(principal, action="read", customer_id=entry.customer_id,
+                                   purpose=request.purpose, unmasked=request.unmask)
+        return pb.GetCustomerContextResponse(context=ctx, next_page_token=token,
+                                             caller_role=ROLE[principal.role])
+
+    @rpc_stream("WatchCustomerContext")
+    async def WatchCustomerContext(self, request: pb.WatchCustomerContextRequest,
+                                   context: grpc.aio.ServicerContext
+                                   ) -> AsyncIterator[pb.ContextUpdate]:
+        principal = self._auth.authorize(context, "WatchCustomerContext")
+        if not request.purpose.strip():
+            raise invalid({"purpose": "say why this context is watched (audited)"})
+        entry = await self._entry(request.lookup, "lookup", None, context)
+        await self._auditor.record(principal, action="watch", customer_id=entry.customer_id,
+                                   purpose=request.purpose)
+        async for update in watch_updates(self._view, entry, request, self._freshness):
+            yield update
+
+    @rpc("CreateHandoff")
+    async def CreateHandoff(self, request: pb.CreateHandoffRequest,
+                            context: grpc.aio.ServicerContext) -> pb.CreateHandoffResponse:
+        principal = self._auth.authorize(context, "CreateHandoff")
+        problems = {}
+        if request.from_channel not in mapping.CHANNEL_NAMES:
+            problems["from_channel"] = "must be a channel"
+        if request.to_channel not in mapping.CHANNEL_NAMES:
+            problems["to_channel"] = "must be a channel"
+        elif request.to_channel == request.from_channel:
+            problems["to_channel"] = "must differ from from_channel"
+        if request.ttl_seconds < 0:
+            problems["ttl_seconds"] = "must not be negative"
+        if len(request.summary) > 2000:
+            problems["summary"] = "at most 2000 characters"
+        if problems:
+            raise invalid(problems)
+        entry = await self._entry(request.lookup, "lookup", None, context)
+        handoff, token, code, eid = await self._desk.create(
+            principal, entry.customer_id, mapping.CHANNEL_NAMES[request.from_channel],
+            mapping.CHANNEL_NAMES[request.to_channel], request.journey_id, request.reason,
+            request.summary, request.ttl_seconds)
+        await self._auditor.record(principal, action="handoff.create",
+                                   customer_id=entry.customer_id, purpose="handoff",
+                                   detail={"handoff_id": handoff.handoff_id}, wait=True)
+        return pb.CreateHandoffResponse(handoff=self._handoff_pb(handoff), token=token,
+                                        short_code=code, event_id=eid)
+
+    @rpc("AcceptHandoff")
+    async def AcceptHandoff(self, request: pb.AcceptHandoffRequest,
+                            context: grpc.aio.ServicerContext) -> pb.AcceptHandoffResponse:
+        principal = self._auth.authorize(context, "AcceptHandoff")
+        which = request.WhichOneof("credential")
+        problems = {}
+        if which is None or not getattr(request, which).strip():
+            problems["credential"] = "set token or short_code"
+        if request.channel not in mapping.CHANNEL_NAMES:
+            problems["channel"] = "must be the redeeming channel"
+        if problems:
+            raise invalid(problems)
+        self._ready()
+        handoff = self._desk.find(request.token, request.short_code)
+        timeout = deadline_s(context, self._settings.grpc_max_wait_s)
+        try:
+            final, eid = await self._desk.accept(
+                principal, handoff, mapping.CHANNEL_NAMES[request.channel], timeout)
+        except RpcFailure as exc:
+            await self._auditor.record(principal, action="handoff.accept",
+                                       customer_id=handoff.customer_id, purpose="handoff",
+                                       outcome=exc.code,
+                                       detail={"handoff_id": handoff.handoff_id})
+            raise
+        await self._auditor.record(principal, action="handoff.accept",
+                                   customer_id=final.customer_id,
+                                   purpose=request.purpose or "handoff",
+                                   detail={"handoff_id": final.handoff_id}, wait=True)
+        response = pb.AcceptHandoffResponse(handoff=self._handoff_pb(final), event_id=eid)
+        entry = self._view.get(final.customer_id)
+        if entry is not None:
+            ctx, _ = self._context(entry, principal, False, request.timeline)
+            response.context.CopyFrom(ctx)
+        return response
+
+    @rpc("CancelHandoff")
+    async def CancelHandoff(self, request: pb.CancelHandoffRequest,
+                            context: grpc.aio.ServicerContext) -> pb.CancelHandoffResponse:
+        principal = self._auth.authorize(context, "CancelHandoff")
+        if not request.handoff_id.strip():
+            raise invalid({"handoff_id": "must not be empty"})
+        self._ready()
+        handoff = self._book.get(request.handoff_id.strip())
+        if handoff is None:
+            raise RpcFailure(grpc.StatusCode.NOT_FOUND, "no such handoff",
+                             reason="HANDOFF_NOT_FOUND")
+        final, eid = await self._desk.cancel(principal, handoff,
+                                             deadline_s(context, self._settings.grpc_max_wait_s))
+        await self._auditor.record(principal, action="handoff.cancel",
+                                   customer_id=final.customer_id, purpose="handoff",
+                                   detail={"handoff_id": final.handoff_id}, wait=True)
+        return pb.CancelHandoffResponse(handoff=self._handoff_pb(final), event_id=eid)
+
+    @rpc("GetLiveKpis")
+    async def GetLiveKpis(self, request: pb.GetLiveKpisRequest,
+                          context: grpc.aio.ServicerContext) -> pb.GetLiveKpisResponse:
+        self._auth.authorize(context, "GetLiveKpis")
+        self._ready()
+        bad = [c for c in request.channels if c not in mapping.CHANNEL_NAMES]
+        if bad:
+            raise invalid({"channels": f"unknown channel values {bad}"})
+        snapshots = self._kpis.query(set(request.channels), request.scope, request.window)
+        return pb.GetLiveKpisResponse(snapshots=snapshots,
+                                      view_lag_messages=self._feed.lag.get(
+                                          self._settings.topic("kpis"), 0))

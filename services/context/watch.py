@@ -1,0 +1,111 @@
+"""WatchCustomerContext: the changes between successive snapshots, resumable by token.
+
+The snapshot's ``last_event_ids`` lists the events applied to the customer in apply
+order, so "what is new since the client's last update" is exact: the ids after the last
+one the client saw. When that id has left the window (a long disconnect), the client gets
+a full snapshot instead of a guess.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from backbone.context.v1 import context_pb2 as pb
+from services.context import mapping
+from services.context.status import invalid
+from services.context.view import ContextView, Entry
+
+
+def encode_token(entry: Entry) -> str:
+    last = entry.data.get("last_event_ids") or [""]
+    raw = json.dumps({"c": entry.customer_id, "v": entry.version, "e": str(last[-1])})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_token(token: str, customer_id: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        cid, version, last = data["c"], int(data["v"]), str(data["e"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise invalid({"resume_token": "not a resume token from this service"}) from exc
+    if cid != customer_id:
+        raise invalid({"resume_token": "belongs to another customer"})
+    return version, last
+
+
+def _applied_after(entry: Entry, last_id: str) -> list[str] | None:
+    """Event ids applied after ``last_id``, oldest first; None when it left the window."""
+    order = [str(e) for e in entry.data.get("last_event_ids") or ()]
+    if not last_id or last_id not in order:
+        return None
+    return order[order.index(last_id) + 1:]
+
+
+class _Differ:
+    def __init__(self, channels: set[str], fresh: Callable[[Entry], pb.Freshness]):
+        self._channels = channels
+        self._fresh = fresh
+
+    def _entries(self, entry: Entry, ids: list[str]) -> list[pb.TimelineEntry]:
+        by_id = {str(t.get("event_id")): t for t in entry.data.get("timeline") or ()}
+        picked = [by_id[i] for i in ids if i in by_id]
+        return [mapping.timeline_entry(t) for t in picked
+                if not self._channels or str(t.get("channel") or "").upper() in self._channels]
+
+    def snapshot(self, entry: Entry) -> pb.ContextUpdate:
+        timeline = list(reversed(entry.data.get("timeline") or ()))  # oldest first
+        ids = [str(t.get("event_id")) for t in timeline]
+        journeys = [mapping.journey(j) for j in entry.data.get("journeys") or ()
+                    if mapping.is_open_journey(j)]
+        return pb.ContextUpdate(customer_id=entry.customer_id,
+                                new_entries=self._entries(entry, ids), changed_journeys=journeys,
+                                full_snapshot=True, freshness=self._fresh(entry),
+                                resume_token=encode_token(entry))
+
+    def diff(self, old: Entry | None, new: Entry, last_id: str) -> pb.ContextUpdate:
+        ids = _applied_after(new, last_id)
+        if ids is None:
+            return self.snapshot(new)
+        before = old.data.get("journeys") or () if old is not None else ()
+        old_journeys: dict[str, Any] = {str(j.get("journey_id")): j for j in before}
+        changed = [mapping.journey(j) for j in new.data.get("journeys") or ()
+                   if old is None or old_journeys.get(str(j.get("journey_id"))) != j]
+        return pb.ContextUpdate(customer_id=new.customer_id, new_entries=self._entries(new, ids),
+                                changed_journeys=changed, freshness=self._fresh(new),
+                                resume_token=encode_token(new))
+
+
+async def watch_updates(view: ContextView, entry: Entry, request: pb.WatchCustomerContextRequest,
+                        fresh: Callable[[Entry], pb.Freshness]
+                        ) -> AsyncIterator[pb.ContextUpdate]:
+    cid = entry.customer_id
+    channels = {mapping.CHANNEL_NAMES[c] for c in request.channels if c in mapping.CHANNEL_NAMES}
+    differ = _Differ(channels, fresh)
+    changed = view.watch(cid)
+    try:
+        current = view.get(cid) or entry
+        if request.resume_token:
+            version, last_id = decode_token(request.resume_token, cid)
+            if version != current.version:
+                yield differ.diff(None, current, last_id)
+        else:
+            yield differ.snapshot(current)
+        previous = current
+        while True:
+            await changed.wait()
+            changed.clear()
+            latest = view.get(cid)
+            if latest is None:
+                yield pb.ContextUpdate(customer_id=cid, erased=True)
+                return
+            if latest.version <= previous.version:
+                continue
+            last = previous.data.get("last_event_ids") or [""]
+            yield differ.diff(previous, latest, str(last[-1]))
+            previous = latest
+    finally:
+        view.unwatch(cid, changed)

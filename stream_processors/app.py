@@ -1,0 +1,288 @@
+"""The faust application: router, resolver, customer and KPI agents wired to their topics
+and tables. ``create_app(settings)`` builds it without I/O so tests can run it in-process.
+
+Every agent has concurrency 1 and handles one event at a time, so each table write happens
+inside its own event's context (the changelog partition is the event's partition) — the
+``take()`` batch gotcha of BRIEF §9 cannot occur.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from backbone.errors import BackboneError
+from backbone.settings import Settings
+from backbone.topics import PARTITIONS
+from stream_processors import alerts as alert_rules
+from stream_processors import customer as customer_rules
+from stream_processors import gauges, kpis, resolver, routing, snapshot
+from stream_processors import identity as ident
+from stream_processors.codec import Codecs, dumps, loads
+
+log = logging.getLogger(__name__)
+_NO_CONTEXT = (ident.UNATTRIBUTED_PREFIX, ident.AMBIGUOUS_PREFIX)
+
+
+def partition_of(key: bytes, partitions: int = PARTITIONS) -> int:
+    """Kafka's default (murmur2) partition of a key, as Java, aiokafka and librdkafka's
+    murmur2 partitioners compute it; used to attribute table keys to source partitions."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def kpi_config(settings: Settings) -> kpis.KpiConfig:
+    return kpis.KpiConfig(sl_threshold_s=dict(settings.kpi_sl_threshold_s),
+                          sl_target=settings.kpi_sl_target,
+                          conflict_spike=settings.kpi_conflict_spike)
+
+
+def bounds(settings: Settings) -> customer_rules.Bounds:
+    return customer_rules.Bounds(max_entries=settings.timeline_max_entries,
+                                 max_age_ms=settings.timeline_max_age_days * customer_rules.DAY_MS)
+
+
+def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
+    """The processors' faust app; ``web_port=None`` disables faust's web server."""
+    s = settings
+    app = faust.App(
+        s.topic(s.worker_app_name),
+        broker=s.faust_broker(),
+        store=s.worker_store,
+        datadir=s.worker_data_dir,
+        producer_linger=s.worker_producer_linger_s,
+        broker_commit_interval=s.worker_commit_interval_s,
+        broker_session_timeout=s.worker_broker_session_timeout_s,
+        topic_partitions=PARTITIONS,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=web_port is not None,
+        web_port=web_port or s.worker_web_port,
+        web_host="127.0.0.1",
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    codecs = Codecs(s)
+    cfg = kpi_config(s)
+    bnd = bounds(s)
+    journey_ms = int(s.journey_window_h * 3_600_000)
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(s.topic(name), key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw", partitions=PARTITIONS)
+
+    interactions_t = topic("interactions")
+    handoffs_t = topic("handoffs")
+    identity_cmds_t = topic("identity-commands")
+    customer_cmds_t = topic("customer-commands")
+    partials_t = topic("kpi-partials")
+    context_t = topic("customer-context")
+    identity_events_t = topic("identity-events")
+    erasures_t = topic("erasures")
+    kpis_t = topic("kpis")
+    alerts_t = topic("alerts")
+    dead_t = topic("dead-letters")
+
+    table_schema = faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json")
+    identities = app.Table("identities", default=None, partitions=PARTITIONS,
+                           schema=table_schema)
+    customers = app.Table("customers", default=None, partitions=PARTITIONS,
+                          schema=table_schema)
+    kpi_view = app.Table("kpi-view", default=None, partitions=PARTITIONS,
+                         schema=table_schema)
+
+    counters: dict[int, kpis.PartitionCounters] = {}
+    facts_cache: dict[bytes, kpis.Facts] = {}
+    rebuild = {"needed": True}
+
+    async def send(out: routing.Out) -> None:
+        target = identity_cmds_t if out.stage == routing.IDENTITY else customer_cmds_t
+        await target.send(key=out.key.encode(), value=dumps(out.value))
+
+    async def dead(event: faust.EventT, stage: str, reason: str, exc: Exception) -> None:
+        msg = event.message
+        gauges.PROCESSED.labels(stage, f"dead_letter:{reason}").inc()
+        try:
+            value = codecs.dead_letter(dead_t.get_topic_name(), source=f"processor.{stage}",
+                                       reason=reason, raw=msg.value, detail=str(exc),
+                                       topic=msg.topic, partition=msg.partition,
+                                       offset=msg.offset)
+        except BackboneError:
+            log.exception("cannot encode dead letter for %s:%s", msg.topic, msg.offset)
+            return
+        await dead_t.send(key=f"processor.{stage}".encode(), value=value)
+
+    async def decode_and_plan(event: faust.EventT, stage: str) -> list[routing.Out] | None:
+        msg = event.message
+        try:
+            record = codecs.events.deserialize(msg.topic, msg.value)
+        except BackboneError as exc:
+            if exc.retriable:
+                raise  # registry down: crash the agent rather than dead-letter good data
+            await dead(event, stage, exc.code, exc)
+            return None
+        try:
+            if stage == "handoffs":
+                cid = (record.get("attributes") or {}).get("customer_id") or \
+                    (msg.key or b"").decode()
+                if not cid:
+                    raise BackboneError("handoff without customer id", code="no_customer")
+                return [routing.Out(routing.CUSTOMER, cid,
+                                    {"kind": "event", "event": record, "identities": []})]
+            return routing.plan(record)
+        except (BackboneError, KeyError, TypeError, ValueError) as exc:
+            await dead(event, stage, getattr(exc, "code", "unroutable"), exc)
+            return None
+
+    @app.agent(interactions_t, concurrency=1)
+    async def route(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            outs = await decode_and_plan(event, "router")
+            for out in outs or ():
+                await send(out)
+
+    @app.agent(handoffs_t, concurrency=1)
+    async def handoffs(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            outs = await decode_and_plan(event, "handoffs")
+            for out in outs or ():
+                await send(out)
+
+    @app.agent(identity_cmds_t, concurrency=1)
+    async def resolve(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            kb: bytes = event.key
+            try:
+                cmd = loads(event.value)
+            except ValueError as exc:
+                await dead(event, "resolver", "malformed_json", exc)
+                continue
+            old = identities.get(kb)
+            record = ident.IdentityRecord.from_dict(old)
+            res = resolver.handle(record, kb.decode(), cmd)
+            new = record.to_dict()
+            if new != old:
+                identities[kb] = new
+            for out in res.outs:
+                await send(out)
+            for audit in res.identity_events:
+                gauges.IDENTITY_DECISIONS.labels(audit["type"]).inc()
+                await identity_events_t.send(key=kb, value=dumps(audit))
+            gauges.PROCESSED.labels("resolver", res.dropped or "ok").inc()
+
+    async def publish_context(key: str, state: dict[str, Any] | None, tombstone: bool) -> None:
+        if key.startswith(_NO_CONTEXT):
+            return
+        kb = key.encode()
+        if tombstone or state is None or "ev" not in state or state.get("erased_at"):
+            await context_t.send(key=kb, value=None)
+            return
+        snap = snapshot.build(key, state, updated_at=int(time.time() * 1000),
+                              journey_window_ms=journey_ms)
+        await context_t.send(key=kb, value=dumps(snap))
+
+    @app.agent(customer_cmds_t, concurrency=1)
+    async def customer(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            kb: bytes = event.key
+            key = kb.decode()
+            try:
+                cmd = loads(event.value)
+            except ValueError as exc:
+                await dead(event, "customer", "malformed_json", exc)
+                continue
+            old = customers.get(kb)
+            old_facts = facts_cache.get(kb)
+            if old_facts is None:
+                old_facts = kpis.facts(old, cfg)
+            applied = customer_rules.apply(key, old, cmd, bnd)
+            if applied.changed and applied.state is not None:
+                customers[kb] = applied.state
+            new_facts = kpis.facts(applied.state, cfg)
+            facts_cache[kb] = new_facts
+            part = counters.setdefault(event.message.partition, kpis.PartitionCounters())
+            part.apply(old_facts, new_facts)
+            if applied.state:
+                part.watermark = max(part.watermark, applied.state.get("now", 0))
+            for out in applied.outs:
+                await send(out)
+            if applied.erasure is not None:
+                await erasures_t.send(key=kb, value=dumps(applied.erasure))
+            # Re-publish on duplicates too: a replay after a crash may be the only chance to
+            # publish a snapshot whose state reached the changelog before the crash.
+            if applied.changed or applied.dropped == "duplicate":
+                await publish_context(key, applied.state, applied.tombstone)
+            gauges.PROCESSED.labels("customer", applied.dropped or "ok").inc()
+
+    @app.agent(partials_t, concurrency=1)
+    async def kpi(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            kb: bytes = event.key
+            scope_key = kb.decode()
+            msg = loads(event.value)
+            view = dict(kpi_view.get(kb) or {})
+            view[f"p{msg['p']}"] = {"wm": msg["wm"], "b": msg["b"]}
+            parts = [v for k, v in view.items() if k.startswith("p")]
+            now = max(v["wm"] for v in parts)
+            values = kpis.compute([v["b"] for v in parts], now, cfg)
+            channel, scope = scope_key.split("|", 1)
+            starts = kpis.window_starts(now, cfg)
+            for window, vals in values.items():
+                await kpis_t.send(key=f"{scope_key}|{window}".encode(), value=dumps({
+                    "channel": channel, "scope": scope, "window": window,
+                    "window_start": starts[window], "as_of": now, "values": vals}))
+                gauges.publish(channel, scope, window, vals)
+            firing = alert_rules.evaluate(channel, scope, [v["b"] for v in parts], now, values,
+                                          cfg)
+            before = view.get("alerts", {})
+            for name, state, details in alert_rules.transitions(before, firing):
+                await alerts_t.send(key=f"{name}|{scope_key}".encode(), value=dumps({
+                    "alert": name, "channel": channel, "scope": scope, "state": state,
+                    "at": now, **details}))
+            view["alerts"] = {name: True for name in firing}
+            kpi_view[kb] = view
+
+    def _rebuild_counters() -> None:
+        """Counters are a cache of the customer table: recompute them after recovery."""
+        counters.clear()
+        facts_cache.clear()
+        for kb, state in customers.items():
+            p = partition_of(kb)
+            part = counters.setdefault(p, kpis.PartitionCounters())
+            f = kpis.facts(state, cfg)
+            facts_cache[kb] = f
+            part.apply({}, f)
+            if state:
+                part.watermark = max(part.watermark, state.get("now", 0))
+        rebuild["needed"] = False
+
+    @app.on_rebalance_complete.connect
+    async def _on_rebalanced(sender: Any, **kwargs: Any) -> None:
+        rebuild["needed"] = True
+
+    @app.timer(s.kpi_publish_interval_s)
+    async def publish_partials() -> None:
+        if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
+            return
+        if rebuild["needed"]:
+            _rebuild_counters()
+        assigned = {tp.partition for tp in app.consumer.assignment()
+                    if tp.topic == customer_cmds_t.get_topic_name()}
+        for p, part in list(counters.items()):
+            if p not in assigned:
+                continue
+            horizon = part.watermark - 2 * kpis.DAY_MS
+            for scope in sorted(part.dirty):
+                await partials_t.send(key=scope.encode(), value=dumps({
+                    "p": p, "wm": part.watermark, "b": part.scope_partial(scope, horizon)}))
+            part.dirty.clear()
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    app.conf.processors_ready = True  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,137 @@
+"""Drive the processors on the real broker: produce Avro events, run a worker (subprocess),
+read the published outputs back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from backbone.serde import INTERACTION_EVENT, AvroSerde, registry_client
+from backbone.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def produce(settings: Settings, events: Iterable[dict[str, Any]], topic: str = "interactions",
+            key_field: str = "interaction_id") -> int:
+    serde = AvroSerde(registry_client(settings), INTERACTION_EVENT)
+    name = settings.topic(topic)
+    producer = Producer(settings.producer_config(**{"linger.ms": 5}))
+    n = 0
+    for ev in events:
+        key = ev["attributes"].get("customer_id") if topic == "handoffs" else ev[key_field]
+        producer.produce(name, key=key.encode(), value=serde.serialize(name, ev))
+        n += 1
+        if n % 5000 == 0:
+            producer.poll(0)
+    assert producer.flush(30) == 0
+    return n
+
+
+def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> None:
+    producer = Producer(settings.producer_config())
+    producer.produce(settings.topic(topic), key=key, value=value)
+    assert producer.flush(10) == 0
+
+
+def read_all(settings: Settings, topic: str, timeout_s: float = 5.0) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record currently in a topic (from the beginning to the end offsets)."""
+    name = settings.topic(topic)
+    consumer = Consumer(settings.consumer_config(f"reader-{time.monotonic_ns()}"))
+    try:
+        md = consumer.list_topics(name, timeout=10).topics[name]
+        tps = [TopicPartition(name, p) for p in md.partitions]
+        ends = {}
+        for tp in tps:
+            lo, hi = consumer.get_watermark_offsets(tp, timeout=10)
+            if hi > lo:
+                ends[tp.partition] = hi
+        consumer.assign([TopicPartition(name, p, 0) for p in ends])
+        out: list[tuple[bytes | None, bytes | None]] = []
+        done: set[int] = set()
+        deadline = time.monotonic() + timeout_s + len(ends)
+        while len(done) < len(ends) and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error():
+                    continue
+                out.append((msg.key(), msg.value()))
+                if msg.offset() + 1 >= ends[msg.partition()]:
+                    done.add(msg.partition())
+        return out
+    finally:
+        consumer.close()
+
+
+def latest(settings: Settings, topic: str) -> dict[str, Any]:
+    """Compacted view: key -> last JSON value (None for a tombstone)."""
+    view: dict[str, Any] = {}
+    for k, v in read_all(settings, topic):
+        view[(k or b"").decode()] = orjson.loads(v) if v is not None else None
+    return view
+
+
+def worker_env(settings: Settings, data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "CCB_TOPIC_PREFIX": settings.topic_prefix,
+        "CCB_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "CCB_SCHEMA_REGISTRY_URL": settings.schema_registry_url,
+        "CCB_WORKER_DATA_DIR": str(data_dir),
+        "CCB_WORKER_STORE": settings.worker_store,
+        "CCB_KPI_PUBLISH_INTERVAL_S": str(settings.kpi_publish_interval_s),
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+class WorkerProcess:
+    """``python -m stream_processors worker`` as a real subprocess."""
+
+    def __init__(self, settings: Settings, data_dir: Path, log_path: Path) -> None:
+        self.settings = settings
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream_processors", "worker"], cwd=ROOT,
+            env=worker_env(self.settings, self.data_dir), stdout=log, stderr=subprocess.STDOUT)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def wait_until(pred: Any, timeout_s: float, interval_s: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval_s)
+    return bool(pred())
