@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     handoff_ttl_s: int = 600
     handoff_max_ttl_s: int = 3600
     handoff_expiry_grace_s: float = 10.0
+    # How long AcceptHandoff waits for a handoff created on another instance to replay here
+    # before answering NOT_FOUND.
+    handoff_find_wait_s: float = 2.0
 
     # Channel connectors (connectors/). Ports 0 pick a free port (tests).
     connector_host: str = "127.0.0.1"

@@ -82,7 +82,8 @@ class AmiServer:
                 self.logged_in.notify_all()
             while await reader.read(4096):  # actions from the client are ignored
                 pass
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+        except (asyncio.IncompleteReadError, ConnectionError, OSError,
+                asyncio.CancelledError):  # the peer left, or the server is stopping
             pass
         finally:
             self._clients.discard(writer)

@@ -27,7 +27,8 @@ def signature(*parts: str) -> str:
 
 
 def check(expected: str | None, *parts: str) -> None:
-    if not expected or not hmac.compare_digest(signature(*parts), expected.lower()):
+    if not expected or not hmac.compare_digest(signature(*parts).encode(),
+                                               expected.lower().encode()):
         raise ValidationError("signature does not match", code="bad_signature",
                               field="signature")
 

@@ -86,13 +86,19 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     alerts_t = topic("alerts")
     dead_t = topic("dead-letters")
 
-    table_schema = faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json")
+    table_schema: faust.Schema = faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json")
     identities = app.Table("identities", default=None, partitions=PARTITIONS,
                            schema=table_schema)
     customers = app.Table("customers", default=None, partitions=PARTITIONS,
                           schema=table_schema)
     kpi_view = app.Table("kpi-view", default=None, partitions=PARTITIONS,
                          schema=table_schema)
+
+    for table in (identities, customers, kpi_view):
+        # faust derives these from key_type/value_type ("json" for bytes keys) and recovery
+        # ignores the schema: set them explicitly or keys fail to decode on recovery.
+        table.key_serializer = "raw"
+        table.value_serializer = "json"
 
     counters: dict[int, kpis.PartitionCounters] = {}
     facts_cache: dict[bytes, kpis.Facts] = {}
@@ -129,7 +135,8 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                 cid = (record.get("attributes") or {}).get("customer_id") or \
                     (msg.key or b"").decode()
                 if not cid:
-                    raise BackboneError("handoff without customer id", code="no_customer")
+                    await dead(event, stage, "no_customer", ValueError("handoff without customer id"))
+                    return None
                 return [routing.Out(routing.CUSTOMER, cid,
                                     {"kind": "event", "event": record, "identities": []})]
             return routing.plan(record)
@@ -259,13 +266,13 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                 part.watermark = max(part.watermark, state.get("now", 0))
         rebuild["needed"] = False
 
-    @app.on_rebalance_complete.connect
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def _on_rebalanced(sender: Any, **kwargs: Any) -> None:
         rebuild["needed"] = True
 
     @app.timer(s.kpi_publish_interval_s)
     async def publish_partials() -> None:
-        if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
+        if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             return
         if rebuild["needed"]:
             _rebuild_counters()

@@ -105,7 +105,7 @@ def _note(state: dict[str, Any], event_id: str) -> None:
 def _side_records(state: dict[str, Any], event: dict[str, Any], b: Bounds) -> None:
     """Complaints, surveys and handoffs: small lists the snapshot shows in full."""
     etype = event["event_type"]
-    p = event.get("payload") if isinstance(event.get("payload"), dict) else {}
+    p: dict[str, Any] = event["payload"] if isinstance(event.get("payload"), dict) else {}
     at = int(event["occurred_at"])
     if etype.startswith("complaint.") and p.get("complaint_id"):
         comps = state.setdefault("complaints", {})
@@ -246,8 +246,8 @@ def apply(key: str, state: dict[str, Any] | None, cmd: dict[str, Any], b: Bounds
     redirect = st.get("redirect")
     if redirect and kind in ("event", "identity", "conflict", "absorb", "erase", "forget"):
         return Applied(state, False, [Out(CUSTOMER, redirect, cmd)])
-    event = cmd.get("event")
-    if event is not None and st.get("erased_at") and int(event["occurred_at"]) <= st["erased_at"]:
+    event: dict[str, Any] = cmd.get("event") or {}
+    if event and st.get("erased_at") and int(event["occurred_at"]) <= st["erased_at"]:
         return Applied(state, False, dropped="customer erased")
     if kind == "event":
         if _seen(st, event["event_id"]):

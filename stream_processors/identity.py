@@ -65,6 +65,7 @@ class IdentityRecord:
     """State of one identifier: the customers it links and whether it was erased."""
 
     customers: list[str] = field(default_factory=list)
+    since: dict[str, int] = field(default_factory=dict)  # customer -> event time of its link
     parked: bool = False          # events were parked under its provisional key
     erased_at: int | None = None  # events that happened before this stay deleted
     conflicts: int = 0
@@ -73,11 +74,11 @@ class IdentityRecord:
     def from_dict(cls, data: dict[str, Any] | None) -> IdentityRecord:
         if not data:
             return cls()
-        return cls(list(data.get("c", [])), bool(data.get("p", False)), data.get("e"),
-                   int(data.get("x", 0)))
+        return cls(list(data.get("c", [])), dict(data.get("s", {})), bool(data.get("p", False)),
+                   data.get("e"), int(data.get("x", 0)))
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"c": self.customers}
+        out: dict[str, Any] = {"c": self.customers, "s": self.since}
         if self.parked:
             out["p"] = True
         if self.erased_at is not None:
@@ -86,13 +87,19 @@ class IdentityRecord:
             out["x"] = self.conflicts
         return out
 
-    def route_target(self, key: str) -> str:
-        """Where an event carrying only this identifier belongs right now."""
-        if len(self.customers) == 1:
-            return self.customers[0]
-        if len(self.customers) > 1:
-            return f"{AMBIGUOUS_PREFIX}{key}"
-        return provisional_id(key)
+    def route_target(self, key: str, at: int) -> str:
+        """Where an event that happened at ``at`` carrying only this identifier belongs.
+
+        Event-time aware: before a shared identifier's second customer linked, it was
+        personal, so a late or duplicate event from then still reaches (and is deduplicated
+        by) the first customer instead of landing in the ambiguous bucket.
+        """
+        if not self.customers:
+            return provisional_id(key)
+        first, rest = self.customers[0], self.customers[1:]
+        if not any(self.since.get(c, 0) <= at for c in rest):
+            return first
+        return f"{AMBIGUOUS_PREFIX}{key}"
 
     def is_erased_for(self, occurred_at: int) -> bool:
         return self.erased_at is not None and occurred_at <= self.erased_at
@@ -121,6 +128,7 @@ def decide_link(record: IdentityRecord, key: str, customer_id: str, at: int) -> 
     limit = LIMITS.get(key.split(":", 1)[0], 0)
     if not record.customers:
         record.customers.append(customer_id)
+        record.since[customer_id] = at
         merge_from = provisional_id(key) if record.parked else None
         record.parked = False
         return LinkDecision("linked", merge_from=merge_from)
@@ -128,6 +136,7 @@ def decide_link(record: IdentityRecord, key: str, customer_id: str, at: int) -> 
     record.conflicts += 1
     if len(record.customers) < limit:
         record.customers.append(customer_id)
+        record.since[customer_id] = at
         return LinkDecision("shared", reason="identifier shared by several customers",
                             others=others)
     why = "personal identifier already linked to another customer" if limit == 1 \
@@ -142,6 +151,7 @@ def erase(record: IdentityRecord, customer_id: str | None, at: int) -> bool:
         record.customers.clear()
     else:
         record.customers = [c for c in record.customers if c != customer_id]
+    record.since = {c: t for c, t in record.since.items() if c in record.customers}
     if not record.customers:
         record.erased_at = max(record.erased_at or 0, at)
         record.parked = False

@@ -61,7 +61,7 @@ def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any]) -> Resol
         if record.is_erased_for(at):
             res.dropped = "identifier erased"
             return res
-        target = record.route_target(key)
+        target = record.route_target(key, at)
         if target.startswith(ident.PROVISIONAL_PREFIX):
             record.parked = True
         action = cmd.get("action", "event")
@@ -88,6 +88,7 @@ def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any]) -> Resol
             if cid not in record.customers:
                 return res
             record.customers.remove(cid)
+            record.since.pop(cid, None)
             record.parked = True  # the history went back under the provisional key
             res.identity_events.append(_audit("unlinked", key, cmd, customer_id=cid))
             res.outs.append(Out(CUSTOMER, cid, {"kind": "unlink", "identifier": key,

@@ -8,7 +8,6 @@ spinner sets it to DEBUG, after which aiokafka and faust build log records per e
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from backbone.settings import Settings
 
@@ -30,10 +29,6 @@ def run_worker(settings: Settings, *, web_port: int | None = None,
     from stream_processors.app import create_app
 
     app = create_app(settings, web_port=web_port)
-
-    @app.on_startup.connect
-    async def _started(sender: Any, **kwargs: Any) -> None:
-        _quiet_logs()
 
     @app.task
     async def _after_start() -> None:

@@ -14,7 +14,7 @@ def _fmt_s(value: Any) -> str:
 
 def summarise(event: dict[str, Any]) -> str:
     etype = str(event["event_type"])
-    p = event.get("payload") if isinstance(event.get("payload"), dict) else {}
+    p: dict[str, Any] = event["payload"] if isinstance(event.get("payload"), dict) else {}
     org = event.get("organisation") or {}
     domain, _, action = etype.partition(".")
     action = action.replace("_", " ")

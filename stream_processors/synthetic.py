@@ -36,3 +36,64 @@ def event(event_type: str, channel: str, at: int, interaction_id: str, *,
         attributes=attributes or {},
     )
     return model.to_avro()
+
+
+def workload(customers: int, events_per_customer: int, *, seed: int = 7, t0: int = 1_795_744_800_000,
+             duplicate_share: float = 0.02) -> list[dict[str, Any]]:
+    """A realistic mixed stream: anonymous web visits that later log in, calls with a
+    verified customer number, app sessions; a share of duplicates (connector retries) and
+    locally shuffled order (late events). Customers never share identifiers, so the final
+    state does not depend on how partitions interleave."""
+    import random
+
+    rnd = random.Random(seed)
+    per: list[list[dict[str, Any]]] = []
+    for i in range(customers):
+        cn = ident("CUSTOMER_NUMBER", f"N{i:07d}", verified=True)
+        cookie = ident("COOKIE", f"ck{i:07d}")
+        at = t0 + rnd.randrange(0, 3_600_000)
+        evs = [event("digital.page", "WEB", at, f"w{i}", identifiers=[cookie],
+                     reason="transfer_failed",
+                     payload=models.DigitalPayload(name="transfer", outcome="failed")),
+               event("digital.login", "WEB", at + 20_000, f"w{i}", identifiers=[
+                   cookie, ident("WEB_LOGIN", f"wl{i}", verified=True), cn])]
+        k = 0
+        while len(evs) < events_per_customer:
+            at += rnd.randrange(30_000, 600_000)
+            k += 1
+            if k % 2:
+                wait = float(rnd.randrange(1, 60))
+                iid = f"c{i}-{k}"
+                phone = ident("PHONE", f"h:k1:p{i:07d}")
+                evs.append(event("call.queued", "PHONE", at, iid, identifiers=[phone, cn],
+                                 queue=f"q{i % 3}", reason="card_lost"))
+                if wait < 50:
+                    evs.append(event("call.answered", "PHONE", at + int(wait * 1000), iid,
+                                     identifiers=[phone, cn], queue=f"q{i % 3}",
+                                     payload=models.CallPayload(wait_s=wait)))
+                    evs.append(event("call.completed", "PHONE", at + 300_000, iid,
+                                     identifiers=[phone, cn], queue=f"q{i % 3}",
+                                     payload=models.CallPayload(talk_s=float(rnd.randrange(60, 600)))))
+                else:
+                    evs.append(event("call.abandoned", "PHONE", at + int(wait * 1000), iid,
+                                     identifiers=[phone, cn], queue=f"q{i % 3}",
+                                     payload=models.CallPayload(wait_s=wait)))
+            else:
+                evs.append(event("digital.screen", "APP", at, f"a{i}-{k}", identifiers=[
+                    ident("APP_USER", f"u{i}", verified=True), cn],
+                    payload=models.DigitalPayload(name="balance")))
+        per.append(evs[:events_per_customer])
+    # Interleave customers, keeping each customer's anonymous-then-login order.
+    stream: list[dict[str, Any]] = []
+    cursors = [0] * customers
+    live = list(range(customers))
+    while live:
+        i = rnd.choice(live)
+        stream.append(per[i][cursors[i]])
+        cursors[i] += 1
+        if cursors[i] >= len(per[i]):
+            live.remove(i)
+    dups = [stream[rnd.randrange(len(stream))] for _ in range(int(len(stream) * duplicate_share))]
+    for d in dups:
+        stream.insert(rnd.randrange(len(stream) // 2, len(stream) + 1), d)
+    return stream

@@ -1,76 +1,115 @@
 #!/usr/bin/env bash
 # Install the operations tool chain idempotently; CI runs this before tests/ops.
 #
-#   promtool + prometheus  Debian package "prometheus" (rule tests, config check, the
-#                          real-server scrape test)
-#   helm                   Go module proxy, helm.sh/helm/v3 (lint + template the chart)
-#   kubeconform            Go module proxy (schema-validates rendered manifests offline)
-#   docker-compose         Go module proxy, github.com/docker/compose/v2 (client-side
-#                          `config` validation; no engine needed)
-#   kubernetes-validate    PyPI (ships the Kubernetes JSON schemas kubeconform reads offline)
-#   pyyaml                 PyPI, into the project venv (tests/ops parse YAML)
+#   promtool, prometheus  Debian package "prometheus": rule unit tests, config check and
+#                         the real-server scrape test
+#   kubeconform           Go module proxy: validates the rendered Kubernetes manifests
+#   composecheck          deploy/ops/composecheck, built from the Go module proxy on
+#                         compose-go (the loader behind `docker compose config`)
+#   k8s JSON schemas      PyPI "kubernetes-validate" ships them; rewritten into the
+#                         layout kubeconform reads offline (no GitHub access here)
+#   Strimzi CRD schemas   Strimzi's own crd-generator + api jars from Maven Central
+#                         generate the Kafka/KafkaNodePool/KafkaTopic CRDs; converted to
+#                         JSON schema for kubeconform
+#   pyyaml                PyPI, into the project venv (tests/ops parse YAML)
+#   kubectl               only `kubectl kustomize` is used (no cluster); taken from PATH
 #
-# Go binaries and the schema venv are cached in .cache/ops/ (git-ignored), so a second
-# run takes seconds. Usage: deploy/ops/install-tools.sh [--no-apt] ; prints timings.
+# Everything lands in .cache/ops/ (git-ignored); a second run takes about a second.
+# Usage: deploy/ops/install-tools.sh [--no-apt]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OPS="$ROOT/.cache/ops"
 BIN="$OPS/bin"
-HELM_VERSION="${HELM_VERSION:-v3.19.0}"
+SCHEMAS="$OPS/schemas"
 KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.7.0}"
-COMPOSE_VERSION="${COMPOSE_VERSION:-v2.40.3}"
 KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
-mkdir -p "$BIN"
+KUBE_SCHEMA_VERSION="${KUBE_SCHEMA_VERSION:-1.32.0}"
+STRIMZI_VERSION="${STRIMZI_VERSION:-0.45.0}"
+mkdir -p "$BIN" "$SCHEMAS"
 
 export GOBIN="$BIN" GOPATH="$OPS/gopath" GOMODCACHE="$OPS/gopath/pkg/mod" GOFLAGS=-modcacherw
 export GOCACHE="$OPS/gocache"
 
-step() {  # step NAME COMMAND...: run and print how long it took
+step() {  # step NAME COMMAND...: run it and say how long it took
   local name=$1; shift
   local t0=$SECONDS
   "$@"
   echo "install-tools: $name ready ($((SECONDS - t0))s)"
 }
 
-apt_install() {
-  local missing=()
-  command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
-  [ ${#missing[@]} -eq 0 ] && return 0
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+apt_prometheus() {
+  command -v promtool >/dev/null && command -v prometheus >/dev/null && return 0
   if [ "$(id -u)" -ne 0 ]; then
-    echo "install-tools: need root for apt-get install ${missing[*]}" >&2; return 1
+    echo "install-tools: run as root, or: apt-get install prometheus" >&2; return 1
   fi
   apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends prometheus >/dev/null
+  # Debian's package may start a system-wide server; we never use it (no systemd here).
 }
 
-go_install() {  # go_install BINARY MODULE@VERSION [NAME_AS_BUILT]
-  local want=$1 module=$2 built=${3:-$1}
-  [ -x "$BIN/$want" ] && [ -f "$BIN/.$want.version" ] && [ "$(cat "$BIN/.$want.version")" = "$module" ] && return 0
-  command -v go >/dev/null || { echo "install-tools: go is missing (needed for $want)" >&2; return 1; }
-  go install "$module"
-  [ "$built" = "$want" ] || mv -f "$BIN/$built" "$BIN/$want"
-  echo "$module" > "$BIN/.$want.version"
+kubeconform() {
+  stamp_ok "$BIN/.kubeconform" "$KUBECONFORM_VERSION" && [ -x "$BIN/kubeconform" ] && return 0
+  go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+  echo "$KUBECONFORM_VERSION" > "$BIN/.kubeconform"
 }
 
-schemas() {
+composecheck() {
+  local src="$ROOT/deploy/ops/composecheck"
+  local want; want="$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)"
+  stamp_ok "$BIN/.composecheck" "$want" && [ -x "$BIN/composecheck" ] && return 0
+  (cd "$src" && go build -o "$BIN/composecheck" .)
+  echo "$want" > "$BIN/.composecheck"
+}
+
+tool_venv() {
   local venv="$OPS/venv"
-  if [ ! -x "$venv/bin/kubernetes-validate" ] || ! "$venv/bin/pip" show -q "kubernetes-validate" 2>/dev/null | grep -q "Version: $KUBERNETES_VALIDATE_VERSION"; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
-  fi
+  stamp_ok "$venv/.version" "$KUBERNETES_VALIDATE_VERSION" && return 0
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  echo "$KUBERNETES_VALIDATE_VERSION" > "$venv/.version"
+}
+
+kube_schemas() {
+  local dest="$SCHEMAS/v$KUBE_SCHEMA_VERSION-standalone-strict"
+  stamp_ok "$dest/.version" "$KUBERNETES_VALIDATE_VERSION" && return 0
+  "$OPS/venv/bin/python" "$ROOT/deploy/ops/schemas.py" kubernetes "$KUBE_SCHEMA_VERSION" "$dest"
+  echo "$KUBERNETES_VALIDATE_VERSION" > "$dest/.version"
+}
+
+strimzi_schemas() {
+  local dest="$SCHEMAS/kafka.strimzi.io" work="$OPS/strimzi"
+  stamp_ok "$dest/.version" "$STRIMZI_VERSION" && return 0
+  command -v mvn >/dev/null && command -v java >/dev/null || {
+    echo "install-tools: mvn and java are needed for the Strimzi schemas" >&2; return 1; }
+  mkdir -p "$work/crds"
+  mvn -B -q -Dstyle.color=never -f "$ROOT/deploy/ops/strimzi/pom.xml" -Dstrimzi.version="$STRIMZI_VERSION" \
+      dependency:build-classpath -Dmdep.outputFile="$work/classpath.txt"
+  java -cp "$(cat "$work/classpath.txt")" io.strimzi.crdgenerator.CrdGenerator \
+      --yaml --api-versions v1beta2 --storage-version v1beta2 \
+      "io.strimzi.api.kafka.model.kafka.Kafka=$work/crds/kafka.yaml" \
+      "io.strimzi.api.kafka.model.nodepool.KafkaNodePool=$work/crds/kafkanodepool.yaml" \
+      "io.strimzi.api.kafka.model.topic.KafkaTopic=$work/crds/kafkatopic.yaml" \
+      "io.strimzi.api.kafka.model.user.KafkaUser=$work/crds/kafkauser.yaml" 2>/dev/null
+  "$OPS/venv/bin/python" "$ROOT/deploy/ops/schemas.py" crds "$dest" "$work"/crds/*.yaml
+  echo "$STRIMZI_VERSION" > "$dest/.version"
 }
 
 project_python() {
   local py="$ROOT/.venv/bin/python"
-  [ -x "$py" ] || return 0  # the project's own setup creates the venv; nothing to add to yet
+  [ -x "$py" ] || return 0  # the project's setup creates the venv; nothing to add to yet
   "$py" -c "import yaml" 2>/dev/null || "$py" -m pip install -q pyyaml
 }
 
-if [ "${1:-}" != "--no-apt" ]; then step "prometheus (apt)" apt_install; fi
-step "helm $HELM_VERSION" go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-step "kubeconform $KUBECONFORM_VERSION" go_install kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
-step "docker-compose $COMPOSE_VERSION" go_install docker-compose "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION" cmd
-step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION" schemas
+total=$SECONDS
+if [ "${1:-}" != "--no-apt" ]; then step "prometheus + promtool (apt)" apt_prometheus; fi
+step "kubeconform $KUBECONFORM_VERSION" kubeconform
+step "composecheck (compose-go)" composecheck
+step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION (tool venv)" tool_venv
+step "kubernetes $KUBE_SCHEMA_VERSION JSON schemas" kube_schemas
+step "strimzi $STRIMZI_VERSION CRD schemas" strimzi_schemas
 step "pyyaml (project venv)" project_python
-echo "install-tools: binaries in $BIN"
+command -v kubectl >/dev/null || echo "install-tools: kubectl not on PATH: tests/ops render the kustomization without it only if it is installed" >&2
+echo "install-tools: all tools in $BIN, schemas in $SCHEMAS ($((SECONDS - total))s)"

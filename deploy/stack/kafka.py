@@ -107,9 +107,14 @@ def wait_ready(settings: Settings, timeout_s: float, pid: int | None = None,
                      f"{timeout_s:.0f}s ({last})")
 
 
-def start(settings: Settings, *, timeout_s: float = 90.0) -> int:
-    """Start the broker if it is not running; returns its pid."""
-    running = proc.read_pid(NAME)
+def start(settings: Settings, *, timeout_s: float = 90.0, state_dir: Path | None = None,
+          name: str = NAME) -> int:
+    """Start the broker if it is not running; returns its pid.
+
+    ``state_dir`` and ``name`` (pid-file name) let a test run a second, private broker
+    next to the shared one (different ports in ``settings``) and stop only that one.
+    """
+    running = proc.read_pid(name)
     if running is not None:
         wait_ready(settings, timeout_s, running)
         return running
@@ -118,7 +123,7 @@ def start(settings: Settings, *, timeout_s: float = 90.0) -> int:
     host, port = _split(settings.kafka_bootstrap)
     proc.require_port(host, port, "Kafka broker")
     proc.require_port(host, settings.local_controller_port, "Kafka controller")
-    base = proc.STATE_DIR / "kafka"
+    base = state_dir or proc.STATE_DIR / "kafka"
     data, logs = base / "data", base / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     props = base / "server.properties"
@@ -135,10 +140,10 @@ def start(settings: Settings, *, timeout_s: float = 90.0) -> int:
         if fmt.returncode != 0:
             raise StackError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
     log_path = logs / "stdout.log"
-    popen = proc.spawn(NAME, jvm + ["kafka.Kafka", str(props)], log_path)
+    popen = proc.spawn(name, jvm + ["kafka.Kafka", str(props)], log_path)
     wait_ready(settings, timeout_s, popen.pid, logs / "server.log")
     return popen.pid
 
 
-def stop() -> bool:
-    return proc.stop(NAME, timeout_s=30)
+def stop(name: str = NAME) -> bool:
+    return proc.stop(name, timeout_s=30)

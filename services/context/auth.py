@@ -8,7 +8,6 @@ masked context and KPIs but never act on handoffs, channel systems and agents se
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,10 +70,10 @@ class Authenticator:
                 raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED,
                                  "authorization metadata must be 'Bearer <token>'",
                                  reason="BAD_AUTHORIZATION_HEADER")
-            digest = _digest(token.strip())
-            for known, principal in self._tokens.items():
-                if hmac.compare_digest(known, digest):
-                    return principal
+            # a lookup by SHA-256 digest: equality of digests leaks nothing about the token
+            principal = self._tokens.get(_digest(token.strip()))
+            if principal is not None:
+                return principal
             raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "unknown bearer token",
                              reason="UNKNOWN_TOKEN")
         auth = context.auth_context() or {}

@@ -15,7 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from backbone import metrics
 from backbone.settings import Settings
@@ -92,7 +99,7 @@ class TopicFeed:
 
     def _assignment(self, consumer: Consumer) -> list[TopicPartition]:
         assignment: list[TopicPartition] = []
-        meta = consumer.list_topics(timeout=10)
+        meta = consumer.list_topics(timeout=2)
         for topic, source in self._sources.items():
             if topic not in meta.topics or meta.topics[topic].error is not None:
                 raise RuntimeError(f"topic {topic} does not exist")
@@ -102,7 +109,7 @@ class TopicFeed:
             else:
                 query = [TopicPartition(topic, p, source.since_ms) for p in parts]
                 tps = [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else -1)
-                       for tp in consumer.offsets_for_times(query, timeout=10)]
+                       for tp in consumer.offsets_for_times(query, timeout=5)]
             assignment.extend(tps)
             for p in parts:
                 self._at_end[(topic, p)] = False
@@ -158,9 +165,16 @@ class TopicFeed:
             consumer.close()
 
     def _measure_lag(self, consumer: Consumer) -> None:
+        """Best effort: a slow broker answer only delays the lag figure, never the feed."""
+        try:
+            self._measure_lag_now(consumer)
+        except KafkaException as exc:
+            log.debug("lag measurement skipped: %s", exc)
+
+    def _measure_lag_now(self, consumer: Consumer) -> None:
         lag: dict[str, int] = {}
         for tp in consumer.position(consumer.assignment()):
-            low, high = consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+            low, high = consumer.get_watermark_offsets(tp, cached=True)
             pos = tp.offset if tp.offset >= 0 else low
             lag[tp.topic] = lag.get(tp.topic, 0) + max(high - pos, 0)
         self.lag = lag

@@ -89,7 +89,9 @@ class HandoffBook:
         self._by_id: dict[str, Handoff] = {}
         self._by_token: dict[str, str] = {}
         self._by_code: dict[str, set[str]] = {}
+        self._by_customer: dict[str, set[str]] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._change_watchers: set[asyncio.Event] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -110,8 +112,10 @@ class HandoffBook:
         return {h.code_hash for h in self._by_id.values() if h.status == "created"}
 
     def active_for(self, customer_id: str) -> list[Handoff]:
-        return [h for h in self._by_id.values()
-                if h.customer_id == customer_id and h.status == "created"]
+        ids = self._by_customer.get(customer_id)
+        if not ids:
+            return []
+        return [h for h in (self._by_id[i] for i in ids) if h.status == "created"]
 
     def open_handoffs(self) -> list[Handoff]:
         return [h for h in self._by_id.values() if h.status == "created"]
@@ -131,6 +135,7 @@ class HandoffBook:
         self._by_id[handoff.handoff_id] = handoff
         self._by_token[handoff.token_hash] = handoff.handoff_id
         self._by_code.setdefault(handoff.code_hash, set()).add(handoff.handoff_id)
+        self._by_customer.setdefault(handoff.customer_id, set()).add(handoff.handoff_id)
 
     def apply_batch(self, messages: list[Message]) -> None:
         """Feed thread: decode, then apply on the loop (handlers read this state there)."""
@@ -149,6 +154,17 @@ class HandoffBook:
     def _apply_events(self, events: list[dict[str, Any]]) -> None:
         for event in events:
             self.apply(event)
+        for watcher in self._change_watchers:
+            watcher.set()
+
+    def watch_changes(self) -> asyncio.Event:
+        """Set whenever replayed events were applied (e.g. another instance's create)."""
+        event = asyncio.Event()
+        self._change_watchers.add(event)
+        return event
+
+    def unwatch_changes(self, event: asyncio.Event) -> None:
+        self._change_watchers.discard(event)
 
     def apply(self, event: dict[str, Any]) -> None:
         payload = event.get("payload") or {}
@@ -227,6 +243,31 @@ class HandoffDesk:
         return handoff, token, code, eid
 
     # -- accept / cancel -------------------------------------------------------------
+    async def find_waiting(self, token: str, code: str, timeout_s: float) -> Handoff:
+        """Like :meth:`find`, but gives another instance's fresh create time to replay here.
+
+        A handoff created on instance A a moment ago may not have reached B's replay yet;
+        NOT_FOUND is only answered after ``timeout_s`` without it showing up.
+        """
+        changed = self._book.watch_changes()
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout_s
+        try:
+            while True:
+                changed.clear()
+                try:
+                    return self.find(token, code)
+                except RpcFailure as exc:
+                    left = until - loop.time()
+                    if exc.grpc_code != grpc.StatusCode.NOT_FOUND or left <= 0:
+                        raise
+                try:
+                    await asyncio.wait_for(changed.wait(), left)
+                except TimeoutError:
+                    continue
+        finally:
+            self._book.unwatch_changes(changed)
+
     def find(self, token: str, code: str) -> Handoff:
         if token:
             found = self._book.by_token(self._hash("token", token))

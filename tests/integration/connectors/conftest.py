@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from backbone.serde import DEAD_LETTER, INTERACTION_EVENT, AvroSerde, registry_client
 from backbone.settings import Settings
@@ -47,7 +48,8 @@ def read_topic(settings: Settings, logical: str, *, expect: int | None = None,
     serde = AvroSerde(registry_client(settings),
                       DEAD_LETTER if logical == "dead-letters" else INTERACTION_EVENT)
     consumer = Consumer(settings.consumer_config(f"test-{uuid.uuid4().hex[:8]}"))
-    consumer.subscribe([topic])
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     out: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout_s
     last = time.monotonic()
@@ -68,3 +70,8 @@ def read_topic(settings: Settings, logical: str, *, expect: int | None = None,
     finally:
         consumer.close()
     return out
+
+
+async def aread_topic(settings: Settings, logical: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """``read_topic`` off the event loop, for tests whose connector keeps running meanwhile."""
+    return await asyncio.to_thread(read_topic, settings, logical, **kwargs)

@@ -25,7 +25,7 @@ def ctx_settings() -> Settings:
 
     settings = Settings(external_kafka=True, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
                         schema_registry_url=f"mock://ctx-{uuid.uuid4().hex[:8]}",
-                        grpc_port=0, handoff_expiry_grace_s=5.0)
+                        grpc_port=0, handoff_expiry_grace_s=5.0, handoff_find_wait_s=1.0)
     ensure_topics(settings)
     return settings
 

@@ -112,3 +112,24 @@ def stub(port: int, credentials: grpc.ChannelCredentials | None = None,
 
 def by_id(customer_id: str) -> pb.CustomerLookup:
     return pb.CustomerLookup(customer_id=customer_id)
+
+
+def read_topic(settings: Settings, logical: str, *, expect: int, timeout_s: float = 15.0
+               ) -> list[tuple[bytes | None, bytes | None]]:
+    """(key, value) of the first ``expect`` records of a topic, read from the beginning."""
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(settings.consumer_config(f"reader-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([settings.topic(logical)])
+    out: list[tuple[bytes | None, bytes | None]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < expect and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                out.append((msg.key(), msg.value()))
+    finally:
+        consumer.close()
+    return out

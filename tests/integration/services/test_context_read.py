@@ -11,7 +11,11 @@ from backbone.context.v1 import context_pb2 as pb
 from backbone.identifiers import Hasher
 from services.context.server import ContextServer
 from tests.integration.services.support import (
-    SnapshotWriter, auth, by_id, snapshot, stub,
+    SnapshotWriter,
+    auth,
+    by_id,
+    snapshot,
+    stub,
 )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from backbone.serde import INTERACTION_EVENT, AvroSerde, registry_client
 from backbone.settings import Settings
@@ -52,7 +52,7 @@ def read_all(settings: Settings, topic: str, timeout_s: float = 5.0) -> list[tup
         tps = [TopicPartition(name, p) for p in md.partitions]
         ends = {}
         for tp in tps:
-            lo, hi = consumer.get_watermark_offsets(tp, timeout=10)
+            lo, hi = _watermarks(consumer, tp)
             if hi > lo:
                 ends[tp.partition] = hi
         consumer.assign([TopicPartition(name, p, 0) for p in ends])
@@ -69,6 +69,17 @@ def read_all(settings: Settings, topic: str, timeout_s: float = 5.0) -> list[tup
         return out
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition) -> tuple[int, int]:
+    for _ in range(20):
+        try:
+            lo, hi = consumer.get_watermark_offsets(tp, timeout=10)
+            return int(lo), int(hi)
+        except KafkaException:  # leader not elected yet on a fresh topic
+            time.sleep(0.25)
+    lo, hi = consumer.get_watermark_offsets(tp, timeout=10)
+    return int(lo), int(hi)
 
 
 def latest(settings: Settings, topic: str) -> dict[str, Any]:
@@ -106,7 +117,7 @@ class WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream_processors", "worker"], cwd=ROOT,
+            [sys.executable, "-m", "stream_processors", "worker", "--loglevel", os.environ.get("CCB_TEST_WORKER_LOGLEVEL", "warning")], cwd=ROOT,
             env=worker_env(self.settings, self.data_dir), stdout=log, stderr=subprocess.STDOUT)
 
     def kill9(self) -> None:
@@ -135,3 +146,40 @@ def wait_until(pred: Any, timeout_s: float, interval_s: float = 0.5) -> bool:
             return True
         time.sleep(interval_s)
     return bool(pred())
+
+
+def group_lag(settings: Settings, topics: Iterable[str]) -> int:
+    """Uncommitted records of the processors' consumer group on ``topics``."""
+    consumer = Consumer(settings.consumer_config(settings.topic(settings.worker_app_name)))
+    try:
+        total = 0
+        tps = []
+        for t in topics:
+            name = settings.topic(t)
+            md = consumer.list_topics(name, timeout=10).topics[name]
+            tps += [TopicPartition(name, p) for p in md.partitions]
+        for tp in consumer.committed(tps, timeout=10):
+            _, hi = _watermarks(consumer, tp)
+            committed = tp.offset if tp.offset >= 0 else 0
+            total += max(0, hi - committed)
+        return total
+    finally:
+        consumer.close()
+
+
+STAGES = ("interactions", "handoffs", "identity-commands", "customer-commands")
+
+
+def wait_idle(settings: Settings, timeout_s: float = 120.0, worker: WorkerProcess | None = None
+              ) -> None:
+    """Until every stage has committed everything, twice in a row (a stage may still emit)."""
+    deadline = time.monotonic() + timeout_s
+    calm = 0
+    while time.monotonic() < deadline:
+        if worker is not None and not worker.alive():
+            raise AssertionError("worker died; see its log")
+        calm = calm + 1 if group_lag(settings, STAGES) == 0 else 0
+        if calm >= 3:
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"processors not idle after {timeout_s}s (lag {group_lag(settings, STAGES)})")
