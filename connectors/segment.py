@@ -123,13 +123,6 @@ class SegmentMapper:
         user_type = IdentifierType.APP_USER if app else IdentifierType.WEB_LOGIN
         anon_type = IdentifierType.DEVICE if app else IdentifierType.COOKIE
         device = require_object(context.get("device") or {}, "context.device")
-        idents: list[Identifier | None] = [
-            self.p.opaque(user_type, user_id, verified=True),
-            self.p.opaque(anon_type, anon_id, verified=True),
-        ]
-        if app and device.get("id") and device.get("id") != anon_id:
-            idents.append(self.p.opaque(IdentifierType.DEVICE, device.get("id"), verified=True))
-
         name = kind
         event_type = {"identify": v.DIGITAL_IDENTIFY, "page": v.DIGITAL_PAGE,
                       "screen": v.DIGITAL_SCREEN, "alias": v.DIGITAL_ALIAS,
@@ -141,6 +134,13 @@ class SegmentMapper:
         lowered = name.lower()
         login = (kind == "identify" and user_id is not None and anon_id is not None) or (
             kind == "track" and lowered in LOGIN_EVENTS and user_id is not None)
+        # Built verified only at login, so the trust rule never has to copy them back.
+        idents: list[Identifier | None] = [
+            self.p.opaque(user_type, user_id, verified=login),
+            self.p.opaque(anon_type, anon_id, verified=login),
+        ]
+        if app and device.get("id") and device.get("id") != anon_id:
+            idents.append(self.p.opaque(IdentifierType.DEVICE, device.get("id"), verified=login))
         if login:
             event_type = v.DIGITAL_LOGIN
             number = traits.get("customer_number") or traits.get("customerNumber")

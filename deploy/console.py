@@ -91,7 +91,7 @@ class Console:
                 continue
             values = {v.name: v.value for v in snap.values}
             shown = "  ".join(f"{k}={_fmt(values[k])}" for k in SHOWN_KPIS if k in values)
-            print(f"           {pb.Channel.Name(snap.channel):14} {snap.window:5} {shown}")
+            print(f"           {pb.Channel.Name(snap.channel)[8:]:8} {snap.window:5} {shown}")
 
     def summary(self) -> None:
         """Show one customer's full context, as an agent desktop would receive it."""
@@ -116,11 +116,11 @@ class Console:
         for ident in ctx.identities:
             print(f"  identity {ident.type:15} {ident.value}{'  (verified)' if ident.verified else ''}")
         for j in ctx.open_journeys:
-            chans = ",".join(pb.Channel.Name(c) for c in j.channels)
+            chans = ",".join(pb.Channel.Name(c)[8:] for c in j.channels)
             print(f"  journey  {j.reason or '-':20} {j.status:8} via {chans}  tried {list(j.tried)}")
         for e in ctx.timeline:
             print(f"  {time.strftime('%H:%M:%S', time.localtime(e.occurred_at_ms / 1000))} "
-                  f"{pb.Channel.Name(e.channel):14} {e.event_type:28} {e.summary}")
+                  f"{pb.Channel.Name(e.channel)[8:]:8} {e.event_type:28} {e.summary}")
 
 
 def _fmt(v: float) -> str:

@@ -86,19 +86,14 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     alerts_t = topic("alerts")
     dead_t = topic("dead-letters")
 
-    table_schema: faust.Schema = faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json")
+    # key_type=bytes is what makes faust use the raw codec for keys in the changelog *and*
+    # on recovery (a Schema alone is ignored by recovery, which then fails on every key).
     identities = app.Table("identities", default=None, partitions=PARTITIONS,
-                           schema=table_schema)
+                           key_type=bytes)
     customers = app.Table("customers", default=None, partitions=PARTITIONS,
-                          schema=table_schema)
+                          key_type=bytes)
     kpi_view = app.Table("kpi-view", default=None, partitions=PARTITIONS,
-                         schema=table_schema)
-
-    for table in (identities, customers, kpi_view):
-        # faust derives these from key_type/value_type ("json" for bytes keys) and recovery
-        # ignores the schema: set them explicitly or keys fail to decode on recovery.
-        table.key_serializer = "raw"
-        table.value_serializer = "json"
+                         key_type=bytes)
 
     counters: dict[int, kpis.PartitionCounters] = {}
     facts_cache: dict[bytes, kpis.Facts] = {}

@@ -94,16 +94,16 @@ def sre() -> dict[str, Any]:
         ("Throughput", [
             _p("Connector events received /s", [(f"sum by (connector) (rate(ccb_connector_received_total{{{job}}}[{RI}]))", "{{connector}}")], "reqps"),
             _p("Records acknowledged by Kafka /s", [(f'sum by (topic) (rate(ccb_producer_messages_total{{{job}, outcome="acked"}}[{RI}]))', "{{topic}}")], "reqps"),
-            _p("Events processed by workers /s", [(f"sum by (stage) (rate(ccb_processor_events_total{{{job}}}[{RI}]))", "{{stage}}")], "reqps"),
+            _p("Commands processed by workers /s", [(f"sum by (stage, outcome) (rate(ccb_processor_commands_total{{{job}}}[{RI}]))", "{{stage}} {{outcome}}")], "reqps"),
             _p("gRPC calls /s", [(f"sum by (method) (rate(ccb_grpc_requests_total{{{job}}}[{RI}]))", "{{method}}")], "reqps"),
-            _p("Identity links, merges, conflicts /s", [
-                (f"sum(rate(ccb_identity_links_total{{{job}}}[{RI}]))", "links"),
-                (f"sum(rate(ccb_identity_merges_total{{{job}}}[{RI}]))", "merges"),
-                (f"sum(rate(ccb_identity_conflicts_total{{{job}}}[{RI}]))", "conflicts")], "reqps"),
+            _p("Identity decisions /s (linked, merge, shared, conflict, deleted ...)", [
+                (f"sum by (decision) (rate(ccb_identity_decisions_total{{{job}}}[{RI}]))", "{{decision}}")], "reqps"),
             _p("Duplicates absorbed /s", [(f"sum by (connector) (rate(ccb_connector_duplicates_total{{{job}}}[{RI}]))", "{{connector}}")], "reqps"),
         ]),
         ("Lag and freshness", [
-            _p("Consumer lag (records)", [(f"sum by (group, topic) (ccb_consumer_lag_records{{{job}}})", "{{group}} {{topic}}")], "short",
+            _p("Consumer lag (records)", [
+                (f"sum by (group, topic) (ccb_consumer_lag_messages{{{job}}})", "{{group}} {{topic}}"),
+                (f"sum by (instance, topic) (ccb_grpc_view_lag_messages{{{job}}})", "context view {{instance}} {{topic}}")], "short",
                thresholds=[(None, "green"), (10000, "orange"), (100000, "red")]),
             _p("Freshness: connector accepted -> context visible", [
                 (f"histogram_quantile(0.5, sum by (le) (rate(ccb_freshness_seconds_bucket{{{job}}}[{RI}])))", "p50"),
@@ -134,7 +134,9 @@ def sre() -> dict[str, Any]:
                 (f"sum by (connector) (ccb_connector_in_flight{{{job}}})", "connector {{connector}}")]),
             _p("Retryable refusals (503 / backpressure) /s", [(f"sum by (connector) (rate(ccb_connector_refused_total{{{job}}}[{RI}]))", "{{connector}}")], "reqps"),
             _p("Consumer rebalances (15 min)", [(f"sum by (instance) (increase(ccb_consumer_rebalances_total{{{job}}}[15m]))", "{{instance}}")]),
-            _p("Worker state size", [(f"sum by (instance, table) (ccb_state_bytes{{{job}}})", "{{instance}} {{table}}")], "bytes"),
+            _p("State size", [
+                (f"sum by (instance, table) (ccb_state_bytes{{{job}}})", "worker {{instance}} {{table}}"),
+                (f"sum by (instance) (ccb_grpc_view_customers{{{job}}})", "context view customers {{instance}}")], "short"),
             _p("CPU (cores)", [(f"sum by (job, instance) (rate(process_cpu_seconds_total{{{job}}}[{RI}]))", "{{job}} {{instance}}")], "short",
                thresholds=[(None, "green"), (0.8, "orange"), (0.95, "red")]),
             _p("Resident memory", [(f"sum by (job, instance) (process_resident_memory_bytes{{{job}}})", "{{job}} {{instance}}")], "bytes"),
@@ -163,43 +165,44 @@ def service_manager() -> dict[str, Any]:
     pct_good = [(None, "red"), (0.8, "orange"), (0.9, "green")]
     sections = [
         ("Service level and access", [
-            kpi("Service level (answered within threshold / offered)", "ccb_kpi_service_level_ratio", "percentunit", pct_good,
+            kpi("Service level (answered within threshold / offered)", "ccb_kpi_service_level", "percentunit", pct_good,
                 "Phone 80/20 by default; short abandons (< 5 s) are excluded from offered."),
-            kpi("Answer rate", "ccb_kpi_answer_rate_ratio", "percentunit", [(None, "red"), (0.88, "orange"), (0.95, "green")]),
-            kpi("Abandon rate (short abandons excluded)", "ccb_kpi_abandon_rate_ratio", "percentunit", [(None, "green"), (0.05, "orange"), (0.1, "red")]),
-            kpi("ASA (mean wait to answer)", "ccb_kpi_asa_seconds", "s", [(None, "green"), (20, "orange"), (60, "red")]),
-            kpi("AHT (talk + hold + after-call work)", "ccb_kpi_aht_seconds", "s"),
-            kpi("Transfer rate", "ccb_kpi_transfer_rate_ratio", "percentunit", [(None, "green"), (0.1, "orange"), (0.2, "red")]),
+            kpi("Answer rate", "ccb_kpi_answer_rate", "percentunit", [(None, "red"), (0.88, "orange"), (0.95, "green")]),
+            kpi("Abandon rate (short abandons excluded)", "ccb_kpi_abandonment_rate", "percentunit", [(None, "green"), (0.05, "orange"), (0.1, "red")]),
+            kpi("ASA (mean wait to answer)", "ccb_kpi_asa_s", "s", [(None, "green"), (20, "orange"), (60, "red")]),
+            kpi("AHT (talk + hold + after-call work)", "ccb_kpi_aht_s", "s"),
+            kpi("Transfer rate", "ccb_kpi_transfer_rate", "percentunit", [(None, "green"), (0.1, "orange"), (0.2, "red")]),
         ]),
         ("Resolution and satisfaction", [
-            kpi("First-contact resolution (7 days, all channels)", "ccb_kpi_fcr_ratio", "percentunit", pct_good),
-            kpi("CSAT (top-2 box)", "ccb_kpi_csat_ratio", "percentunit", [(None, "red"), (0.9, "orange"), (0.97, "green")]),
+            kpi("First-contact resolution (7 days, all channels)", "ccb_kpi_fcr", "percentunit", pct_good),
+            kpi("CSAT (top-2 box)", "ccb_kpi_csat", "percentunit", [(None, "red"), (0.9, "orange"), (0.97, "green")]),
             kpi("NPS", "ccb_kpi_nps", "none", [(None, "red"), (0, "orange"), (30, "green")]),
-            kpi("Channel switch rate", "ccb_kpi_channel_switch_ratio", "percentunit"),
-            kpi("Handoff with context", "ccb_kpi_handoff_with_context_ratio", "percentunit", pct_good,
+            kpi("Channel switch rate", "ccb_kpi_channel_switch_rate", "percentunit"),
+            kpi("Handoff with context", "ccb_kpi_handoff_with_context_rate", "percentunit", pct_good,
                 "Share of channel switches where the receiving side fetched the context."),
-            kpi("Complaint SLA (closed by due date / due)", "ccb_kpi_complaint_sla_ratio", "percentunit", pct_good),
+            kpi("Complaint SLA (closed by due date / due)", "ccb_kpi_complaint_sla", "percentunit", pct_good),
         ]),
         ("Volumes", [
             _p("Offered, answered, abandoned", [
                 (f"sum by (channel) (ccb_kpi_offered{{{sel}}})", "offered {{channel}}"),
                 (f"sum by (channel) (ccb_kpi_answered{{{sel}}})", "answered {{channel}}"),
                 (f"sum by (channel) (ccb_kpi_abandoned{{{sel}}})", "abandoned {{channel}}")]),
-            _p("Open complaints and those due within 48 h", [
-                ('sum by (channel) (ccb_kpi_complaints_open{channel=~"$channel"})', "open {{channel}}"),
-                ('sum by (channel) (ccb_kpi_complaints_due_soon{channel=~"$channel"})', "due soon {{channel}}")]),
-            _p("Service level over time", [(f"ccb_kpi_service_level_ratio{{{sel}}}", "{{channel}} {{scope}}")], "percentunit",
+            _p("Open complaints, due within 48 h, overdue", [
+                ('max by (channel) (ccb_kpi_complaints_open{channel=~"$channel", scope="all"})', "open {{channel}}"),
+                ('max by (channel) (ccb_kpi_complaints_due_soon{channel=~"$channel", scope="all"})', "due soon {{channel}}"),
+                ('max by (channel) (ccb_kpi_complaints_overdue{channel=~"$channel", scope="all"})', "overdue {{channel}}")]),
+            _p("Service level over time", [(f"ccb_kpi_service_level{{{sel}}}", "{{channel}} {{scope}}")], "percentunit",
                thresholds=[(None, "red"), (0.8, "green")]),
         ]),
         ("By queue and by branch", [
             _p("Queues (phone, chat): service level, answer rate, ASA", [
-                (f'ccb_kpi_service_level_ratio{{scope=~"queue.*", window="$window"}}', "SL {{scope}}"),
-                (f'ccb_kpi_answer_rate_ratio{{scope=~"queue.*", window="$window"}}', "answer {{scope}}"),
-                (f'ccb_kpi_asa_seconds{{scope=~"queue.*", window="$window"}}', "ASA {{scope}}")], "short", kind="table", w=24),
+                (f'ccb_kpi_service_level{{scope=~"queue:.*", window="$window"}}', "SL {{scope}}"),
+                (f'ccb_kpi_answer_rate{{scope=~"queue:.*", window="$window"}}', "answer {{scope}}"),
+                (f'ccb_kpi_asa_s{{scope=~"queue:.*", window="$window"}}', "ASA {{scope}}")], "short", kind="table", w=24),
             _p("Branches: service level, average wait, CSAT", [
-                (f'ccb_kpi_service_level_ratio{{channel="branch", window="$window"}}', "SL {{scope}}"),
-                (f'ccb_kpi_asa_seconds{{channel="branch", window="$window"}}', "wait {{scope}}"),
-                (f'ccb_kpi_csat_ratio{{channel="branch", window="$window"}}', "CSAT {{scope}}")], "short", kind="table", w=24),
+                (f'ccb_kpi_service_level{{channel="BRANCH", scope=~"branch:.*", window="$window"}}', "SL {{scope}}"),
+                (f'ccb_kpi_asa_s{{channel="BRANCH", scope=~"branch:.*", window="$window"}}', "wait {{scope}}"),
+                (f'ccb_kpi_csat{{channel="BRANCH", scope=~"branch:.*", window="$window"}}', "CSAT {{scope}}")], "short", kind="table", w=24),
         ]),
     ]
 
@@ -210,8 +213,8 @@ def service_manager() -> dict[str, Any]:
                 "current": {"text": "All", "value": "$__all"}}
 
     templating = [
-        var("channel", "Channel", "label_values(ccb_kpi_service_level_ratio, channel)"),
-        var("scope", "Queue / branch", 'label_values(ccb_kpi_service_level_ratio{channel=~"$channel"}, scope)'),
+        var("channel", "Channel", "label_values(ccb_kpi_service_level, channel)"),
+        var("scope", "Queue / branch", 'label_values(ccb_kpi_service_level{channel=~"$channel"}, scope)'),
         {"name": "window", "label": "Window", "type": "custom", "query": "1m,15m,1h,today",
          "current": {"text": "15m", "value": "15m"}, "includeAll": False, "multi": False,
          "options": [{"text": w, "value": w, "selected": w == "15m"} for w in ("1m", "15m", "1h", "today")]},

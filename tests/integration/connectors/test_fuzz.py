@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from connectors import app_web, branch, desktop, wechat
 

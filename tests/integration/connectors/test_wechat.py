@@ -34,7 +34,7 @@ class WeChatServer:
         self.base = base
 
     def xml(self, openid: str, msg_type: str, **fields: str | int) -> str:
-        parts = [f"<ToUserName><![CDATA[gh_bank]]></ToUserName>",
+        parts = ["<ToUserName><![CDATA[gh_bank]]></ToUserName>",
                  f"<FromUserName><![CDATA[{openid}]]></FromUserName>",
                  f"<CreateTime>{fields.pop('CreateTime', int(time.time()))}</CreateTime>",
                  f"<MsgType><![CDATA[{msg_type}]]></MsgType>"]

@@ -14,18 +14,33 @@ from tests.integration.services.support import FakeClock, SnapshotWriter
 ServerFactory = Callable[..., Awaitable[ContextServer]]
 
 
+def _registry_answers(url: str) -> bool:
+    """The real registry when it is up (the colleague's stack), else an in-process mock."""
+    import urllib.request
+
+    if not url.startswith("http"):
+        return False
+    try:
+        with urllib.request.urlopen(f"{url}/subjects", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def ctx_settings() -> Settings:
-    """Unique topic prefix on the running broker; in-process mock registry.
+    """Unique topic prefix on the running broker; the real registry if it answers.
 
     Deliberately does not use the session ``stack`` fixture, so these tests never start
     or stop shared infrastructure: they only need a reachable broker.
     """
     from deploy.stack.topics import ensure_topics
 
+    registry = Settings().schema_registry_url
+    if not _registry_answers(registry):
+        registry = f"mock://ctx-{uuid.uuid4().hex[:8]}"
     settings = Settings(external_kafka=True, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-                        schema_registry_url=f"mock://ctx-{uuid.uuid4().hex[:8]}",
-                        grpc_port=0, handoff_expiry_grace_s=5.0, handoff_find_wait_s=1.0)
+                        schema_registry_url=registry, grpc_port=0, handoff_expiry_grace_s=5.0, handoff_find_wait_s=1.0)
     ensure_topics(settings)
     return settings
 
