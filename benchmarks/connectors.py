@@ -171,7 +171,7 @@ async def ami(settings: Settings, n: int) -> tuple[float, float]:
         await server.wait_client(30)
         t_base = time.time() - 3600
         await server.send(call_frames("warm.0", t_base))
-        while await acked_count(metrics, topic) < 7:
+        while await acked_count(metrics, topic) < 7:  # noqa: ASYNC110 - another process
             await asyncio.sleep(0.05)
         calls = n // 7
         frames = [f for c in range(calls) for f in call_frames(f"{c}.{c}", t_base)]
@@ -180,7 +180,7 @@ async def ami(settings: Settings, n: int) -> tuple[float, float]:
         for chunk in chunks:
             await server.send(chunk)
         expected = 7 + calls * 7
-        while (done := await acked_count(metrics, topic)) < expected:
+        while (done := await acked_count(metrics, topic)) < expected:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0
         return (done - 7) / elapsed, cpu / (done - 7) * 1e6

@@ -196,13 +196,13 @@ def service_manager() -> dict[str, Any]:
         ]),
         ("By queue and by branch", [
             _p("Queues (phone, chat): service level, answer rate, ASA", [
-                (f'ccb_kpi_service_level{{scope=~"queue:.*", window="$window"}}', "SL {{scope}}"),
-                (f'ccb_kpi_answer_rate{{scope=~"queue:.*", window="$window"}}', "answer {{scope}}"),
-                (f'ccb_kpi_asa_s{{scope=~"queue:.*", window="$window"}}', "ASA {{scope}}")], "short", kind="table", w=24),
+                ('ccb_kpi_service_level{scope=~"queue:.*", window="$window"}', "SL {{scope}}"),
+                ('ccb_kpi_answer_rate{scope=~"queue:.*", window="$window"}', "answer {{scope}}"),
+                ('ccb_kpi_asa_s{scope=~"queue:.*", window="$window"}', "ASA {{scope}}")], "short", kind="table", w=24),
             _p("Branches: service level, average wait, CSAT", [
-                (f'ccb_kpi_service_level{{channel="BRANCH", scope=~"branch:.*", window="$window"}}', "SL {{scope}}"),
-                (f'ccb_kpi_asa_s{{channel="BRANCH", scope=~"branch:.*", window="$window"}}', "wait {{scope}}"),
-                (f'ccb_kpi_csat{{channel="BRANCH", scope=~"branch:.*", window="$window"}}', "CSAT {{scope}}")], "short", kind="table", w=24),
+                ('ccb_kpi_service_level{channel="BRANCH", scope=~"branch:.*", window="$window"}', "SL {{scope}}"),
+                ('ccb_kpi_asa_s{channel="BRANCH", scope=~"branch:.*", window="$window"}', "wait {{scope}}"),
+                ('ccb_kpi_csat{channel="BRANCH", scope=~"branch:.*", window="$window"}', "CSAT {{scope}}")], "short", kind="table", w=24),
         ]),
     ]
 
