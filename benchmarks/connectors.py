@@ -217,7 +217,12 @@ async def main() -> None:
     settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
     ensure_topics(settings)
     print(f"topic {settings.topic('interactions')}, {args.events} events per run, "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    started = time.perf_counter()
+    for _ in range(2000):
+        sum(range(1000))
+    print(f"machine speed: sum(range(1000)) {(time.perf_counter() - started) * 500:.1f} µs "
+          "(compare runs by this; it is a few µs on an idle core)")
     raw = raw_producer(settings, args.events, 420)
     print(f"raw confluent-kafka producer   {raw:10,.0f} events/s (420-byte values, acks=all)")
     py = python_cost(settings)

@@ -38,6 +38,20 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    count: int = 0
+    # server CPU time per request, warm-up requests included (an upper bound; unlike
+    # latency it does not depend on what else the machine is doing)
+    cpu_us: float = 0.0
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """utime + stime of the server processes, from /proc."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -137,12 +151,14 @@ def _client(target: str, port: int, rate: float, duration: float, customers: int
         if target == "context" and warm:
             # every customer read once: the measured reads hit the per-version cache, as
             # an agent desktop re-reading a customer does; --cold measures first reads
-            await asyncio.gather(*[stub.GetCustomerContext(pb.GetCustomerContextRequest(
-                lookup=pb.CustomerLookup(customer_id=f"bench-{i}"), purpose="benchmark",
-                timeline=pb.TimelineQuery(page_size=50)), metadata=metadata, timeout=30)
-                for i in range(customers)])
+            for start in range(0, customers, 32):
+                await asyncio.gather(*[stub.GetCustomerContext(pb.GetCustomerContextRequest(
+                    lookup=pb.CustomerLookup(customer_id=f"bench-{i}"), purpose="benchmark",
+                    timeline=pb.TimelineQuery(page_size=50)), metadata=metadata, timeout=30)
+                    for i in range(start, min(start + 32, customers))])
         for _ in range(200):  # warm-up: connections
             await call()
+        warmed = 200 + (customers if target == "context" and warm else 0)
         latencies: list[float] = []
         errors = 0
         loop = asyncio.get_running_loop()
@@ -173,7 +189,7 @@ def _client(target: str, port: int, rate: float, duration: float, customers: int
                     await timed(loop.time())
             await asyncio.gather(*[worker() for _ in range(32)])
         elapsed = max(loop.time() - started, duration)
-        out.put((latencies, errors, elapsed))
+        out.put((latencies, errors, elapsed, warmed))
         await channel.close()
 
     asyncio.run(main())
@@ -197,7 +213,8 @@ def _measure(target: str, port: int, rate: float, duration: float, customers: in
         return Result(target, "max" if rate <= 0 else str(int(rate)), 0.0, 0.0, 0.0, errors)
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     return Result(target, "max" if rate <= 0 else str(int(rate)), len(latencies) / elapsed,
-                  q[49] * 1000, q[98] * 1000, errors)
+                  q[49] * 1000, q[98] * 1000, errors,
+                  len(latencies) + sum(r[3] for r in results))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,22 +250,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for _ in servers:
             ready.get(timeout=120)
+        ctx_pids = [p.pid for p in servers[:args.server_procs] if p.pid]
+        echo_pids = [p.pid for p in servers[args.server_procs:] if p.pid]
         rates = [float(r) for r in args.rates.split(",") if r] + [0.0]
         print(f"{args.server_procs} server process(es) each, {args.client_procs} client "
               f"process(es), {os.cpu_count()} CPUs, response ~{probe} bytes, "
               f"{'cold' if args.cold else 'warm'} view cache, "
               f"{args.duration:.0f}s per point")
-        print(f"{'offered':>8} | {'context qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} | "
-              f"{'echo qps':>8} {'p50 ms':>7} {'p99 ms':>7} | {'p99 ratio':>9}")
+        print(f"{'offered':>8} | {'context qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} "
+              f"{'cpu us':>7} | {'echo qps':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} | "
+              f"{'p99 ratio':>9}")
         for rate in rates:
+            cpu0 = _cpu_s(ctx_pids)
             c = _measure("context", ctx_port, rate, args.duration, args.customers,
                          args.client_procs, not args.cold)
+            c.cpu_us = (_cpu_s(ctx_pids) - cpu0) / max(c.count, 1) * 1e6
+            cpu0 = _cpu_s(echo_pids)
             e = _measure("echo", echo_port, rate, args.duration, args.customers,
                          args.client_procs, False)
+            e.cpu_us = (_cpu_s(echo_pids) - cpu0) / max(e.count, 1) * 1e6
             ratio = c.p99_ms / e.p99_ms if e.p99_ms else float("nan")
             print(f"{c.offered:>8} | {c.qps:>11.0f} {c.p50_ms:>7.2f} {c.p99_ms:>7.2f} "
-                  f"{c.errors:>4} | {e.qps:>8.0f} {e.p50_ms:>7.2f} {e.p99_ms:>7.2f} | "
-                  f"{ratio:>9.2f}", flush=True)
+                  f"{c.errors:>4} {c.cpu_us:>7.0f} | {e.qps:>8.0f} {e.p50_ms:>7.2f} "
+                  f"{e.p99_ms:>7.2f} {e.cpu_us:>7.0f} | {ratio:>9.2f}", flush=True)
     finally:
         for p in servers:
             if p.pid is not None:

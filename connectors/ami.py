@@ -75,6 +75,30 @@ class AmiClient:
                 await asyncio.wait_for(stop.wait(), backoff * (0.5 + random.random()))  # noqa: S311
             backoff = min(backoff * 2, self.max_backoff_s)
 
+    async def _read_events(self, reader: asyncio.StreamReader, stop: asyncio.Event) -> None:
+        """Read in chunks and split frames ourselves: per-frame awaits cost more than mapping."""
+        buffer = b""
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                reading = asyncio.ensure_future(reader.read(MAX_FRAME))
+                await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if stopping.done():
+                    reading.cancel()
+                    return
+                chunk = reading.result()
+                if not chunk:
+                    raise AmiError("AMI peer closed the connection")
+                *frames, buffer = (buffer + chunk).split(b"\r\n\r\n")
+                if len(buffer) > MAX_FRAME:
+                    raise AmiError("AMI frame larger than 64 KiB")
+                for raw in frames:
+                    frame = parse_frame(raw)
+                    if "Event" in frame:
+                        await self._handler(frame)  # backpressure: no read until it returns
+        finally:
+            stopping.cancel()
+
     async def _session(self, stop: asyncio.Event) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_FRAME)
         try:
@@ -92,22 +116,7 @@ class AmiClient:
                 raise AmiError(f"AMI login refused: {frame.get('Message', '')}")
             self.sessions += 1
             self.connected.set()
-            reading = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
-            stopping = asyncio.ensure_future(stop.wait())
-            try:
-                while True:
-                    await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    if stopping.done():
-                        return
-                    frame = parse_frame(reading.result())
-                    if "Event" in frame:
-                        await self._handler(frame)  # backpressure: no read until it returns
-                    reading = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
-            finally:
-                for task in (reading, stopping):
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
+            await self._read_events(reader, stop)
         finally:
             writer.close()
             with contextlib.suppress(OSError, ConnectionError):

@@ -108,7 +108,7 @@ class Pipeline:
               **fields: Any) -> InteractionEvent:
         """Build the canonical event, enforcing the trust and text rules in one place."""
         idents = [i for i in identifiers if i is not None]
-        if event_type not in TRUSTED_LINK_TYPES:
+        if event_type not in TRUSTED_LINK_TYPES and any(i.verified for i in idents):
             idents = [i.model_copy(update={"verified": False}) if i.verified else i
                       for i in idents]
         payload = fields.get("payload")

@@ -23,7 +23,15 @@ from typing import Any, Generic, TypeVar
 
 from backbone import vocabulary as v
 from backbone.errors import ValidationError
-from backbone.models import Actor, ActorKind, CallPayload, Channel, InteractionEvent, Organisation
+from backbone.models import (
+    Actor,
+    ActorKind,
+    CallPayload,
+    Channel,
+    Identifier,
+    InteractionEvent,
+    Organisation,
+)
 from connectors.ami import Frame
 from connectors.base import Pipeline
 
@@ -61,11 +69,20 @@ def _int(frame: Frame, key: str) -> int | None:
         return None
 
 
+CUSTOMER = Actor(kind=ActorKind.CUSTOMER)
+SYSTEM = Actor(kind=ActorKind.SYSTEM)
+
+
 class CallMapper:
     """Stateful: one per AMI session stream. ``map`` returns zero or more events."""
 
     def __init__(self, pipeline: Pipeline):
         self.p = pipeline
+        # A call's caller, queues and agents repeat on every event: build each value once
+        # (the HMAC of the caller's number is most of the per-event cost otherwise).
+        self._callers: Bounded[str, list[Identifier]] = Bounded(10_000)
+        self._queues: Bounded[str, Organisation] = Bounded(1_000)
+        self._agents: Bounded[str | None, Actor] = Bounded(10_000)
         self._linked: Bounded[str, str] = Bounded()
         self._hold_started: Bounded[str, float] = Bounded()
         self._hold_total: Bounded[str, float] = Bounded()
@@ -87,6 +104,25 @@ class CallMapper:
         self._seen[base] = n + 1
         return f"{base}#{n}"
 
+    def _caller(self, number: str) -> list[Identifier]:
+        idents = self._callers.get(number)
+        if idents is None:
+            phone = self.p.phone(number)
+            idents = self._callers[number] = [phone] if phone else []
+        return idents
+
+    def _queue(self, queue: str) -> Organisation:
+        org = self._queues.get(queue)
+        if org is None:
+            org = self._queues[queue] = Organisation(queue=queue)
+        return org
+
+    def _agent(self, agent: str | None) -> Actor:
+        actor = self._agents.get(agent)
+        if actor is None:
+            actor = self._agents[agent] = Actor(kind=ActorKind.AGENT, id=agent)
+        return actor
+
     def _event(self, event_type: str, frame: Frame, *, uniqueid: str, linkedid: str,
                extra: str = "", actor: Actor | None = None,
                payload: dict[str, Any] | None = None, **fields: Any) -> InteractionEvent:
@@ -97,9 +133,9 @@ class CallMapper:
             source_event_id=self._source_id(uniqueid, frame.get("Event", ""), frame, extra),
             occurred_at=self._occurred(frame), channel=Channel.PHONE,
             interaction_id=f"call:{linkedid}",
-            identifiers=[self.p.phone(caller)] if caller else [],
-            actor=actor or Actor(kind=ActorKind.CUSTOMER),
-            organisation=Organisation(queue=queue) if queue else None,
+            identifiers=self._caller(caller) if caller else [],
+            actor=actor or CUSTOMER,
+            organisation=self._queue(queue) if queue else None,
             payload=CallPayload(linkedid=linkedid, uniqueid=uniqueid, **(payload or {})),
             **fields)
 
@@ -144,7 +180,7 @@ class CallMapper:
             return out
         uniqueid, linkedid = self._ids(frame)
         agent = frame.get("MemberName") or frame.get("Interface") or None
-        agent_actor = Actor(kind=ActorKind.AGENT, id=agent)
+        agent_actor = self._agent(agent)
         if name == "Newchannel":
             if uniqueid != linkedid:
                 return out
@@ -199,7 +235,7 @@ class CallMapper:
             out.append(self._event(
                 v.CALL_CDR, frame, uniqueid=uniqueid, linkedid=linkedid,
                 extra=f":{frame.get('DestinationChannel', '')}:{frame.get('StartTime', '')}",
-                actor=Actor(kind=ActorKind.SYSTEM), attributes={
+                actor=SYSTEM, attributes={
                     k.lower(): frame.get(k, "")[:64] for k in (
                         "Disposition", "Duration", "BillableSeconds", "LastApplication",
                         "DestinationContext", "StartTime", "AnswerTime", "EndTime")}))

@@ -39,6 +39,7 @@ class PhoneConnector:
                                 settings.ami_username, settings.ami_secret.get_secret_value(),
                                 self.handle)
         self._in_flight = m.IN_FLIGHT.labels(NAME)
+        self._published = m.PUBLISHED.labels(NAME)
 
     async def handle(self, frame: Frame) -> None:
         self.pipeline.received()
@@ -59,7 +60,9 @@ class PhoneConnector:
         delay = 0.05
         while True:
             try:
-                self._pending.append((event, self.pipeline.send(event)))
+                fut = self.pipeline.send(event)
+                fut.add_done_callback(self._on_ack)
+                self._pending.append((event, fut))
                 self._in_flight.set(len(self._pending))
                 return
             except BackpressureError:  # Kafka down or full: wait, keep the event
@@ -70,13 +73,17 @@ class PhoneConnector:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
 
+    def _on_ack(self, fut: asyncio.Future[int]) -> None:
+        """Count acknowledgements as they come, not when the window is settled."""
+        if not fut.cancelled() and fut.exception() is None:
+            self.acked += 1
+            self._published.inc()
+
     async def _settle_oldest(self) -> None:
         event, fut = self._pending[0]
         try:
             await fut
             self._pending.popleft()
-            self.acked += 1
-            m.PUBLISHED.labels(NAME).inc()
         except PublishError as exc:  # delivery failed for good: hand it over again
             log.warning("phone: re-sending %s after %s", event.event_id, exc)
             self._pending.popleft()
@@ -92,7 +99,12 @@ class PhoneConnector:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-            for event in self.mapper.expire():
+            try:
+                expired = self.mapper.expire()
+            except ValidationError as exc:  # a stale abandon frame: counted, not fatal
+                m.REJECTED.labels(NAME, exc.code).inc()
+                continue
+            for event in expired:
                 await self._send(event)
 
     async def run(self, stop: asyncio.Event, *, manage_pipeline: bool = True) -> None:

@@ -57,6 +57,7 @@ SENSITIVE_KEYS = frozenset({
     "message", "body", "content", "account", "account_number",
 })
 MAX_PROPERTIES = 50
+CUSTOMER = Actor(kind=ActorKind.CUSTOMER)
 
 
 def _prop_str(value: object) -> str | None:
@@ -158,7 +159,7 @@ class SegmentMapper:
             f"{channel.value.lower()}:{who}"
         fields: dict[str, Any] = {
             "channel": channel, "interaction_id": interaction,
-            "actor": Actor(kind=ActorKind.CUSTOMER),
+            "actor": CUSTOMER,
             "reason": require_str(props, "reason", "properties.", required=False, max_len=64),
             "correlation_id": require_str(props, "correlation_id", "properties.",
                                           required=False),

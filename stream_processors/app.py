@@ -119,7 +119,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     async def decode_and_plan(event: faust.EventT, stage: str) -> list[routing.Out] | None:
         msg = event.message
         try:
-            record = codecs.events.deserialize(msg.topic, msg.value)
+            record = codecs.events.decode(msg.topic, msg.value)
         except BackboneError as exc:
             if exc.retriable:
                 raise  # registry down: crash the agent rather than dead-letter good data
@@ -197,12 +197,15 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                 await dead(event, "customer", "malformed_json", exc)
                 continue
             old = customers.get(kb)
-            old_facts = facts_cache.get(kb)
-            if old_facts is None:
-                old_facts = kpis.facts(old, cfg)
+            # Invariant: counters == sum of facts_cache. A key missing from the cache has
+            # not been counted yet, so its whole new contribution is added.
+            old_facts = facts_cache.get(kb) or {}
             applied = customer_rules.apply(key, old, cmd, bnd)
-            if applied.changed and applied.state is not None:
-                customers[kb] = applied.state
+            if applied.changed:
+                if applied.state is not None:
+                    customers[kb] = applied.state
+                elif kb in customers:
+                    del customers[kb]
             new_facts = kpis.facts(applied.state, cfg)
             facts_cache[kb] = new_facts
             part = counters.setdefault(event.message.partition, kpis.PartitionCounters())
@@ -261,26 +264,27 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                 part.watermark = max(part.watermark, state.get("now", 0))
         rebuild["needed"] = False
 
-    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
-    async def _on_rebalanced(sender: Any, **kwargs: Any) -> None:
-        rebuild["needed"] = True
+    @customers.on_recover
+    async def _on_customers_recovered() -> None:
+        # Called by faust once the table's active partitions are recovered after each
+        # rebalance: the only moment the table is complete, so rebuild the counters here.
+        _rebuild_counters()
 
     @app.timer(s.kpi_publish_interval_s)
     async def publish_partials() -> None:
-        if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+        if app.rebalancing or app.in_recovery or rebuild["needed"]:
             return
-        if rebuild["needed"]:
-            _rebuild_counters()
         assigned = {tp.partition for tp in app.consumer.assignment()
                     if tp.topic == customer_cmds_t.get_topic_name()}
         for p, part in list(counters.items()):
             if p not in assigned:
                 continue
             horizon = part.watermark - 2 * kpis.DAY_MS
-            for scope in sorted(part.dirty):
+            # Take the dirty set before awaiting: the agent may dirty scopes meanwhile.
+            scopes, part.dirty = sorted(part.dirty), set()
+            for scope in scopes:
                 await partials_t.send(key=scope.encode(), value=dumps({
                     "p": p, "wm": part.watermark, "b": part.scope_partial(scope, horizon)}))
-            part.dirty.clear()
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from backbone import vocabulary as v
 from stream_processors import contacts
 from stream_processors import identity as ident
@@ -227,11 +229,19 @@ def absorb(state: dict[str, Any], other: dict[str, Any], src: str, b: Bounds) ->
     state["v"] += 1
 
 
+def _fingerprint(state: dict[str, Any]) -> bytes:
+    return orjson.dumps({k: v for k, v in state.items() if k != "v"},
+                        option=orjson.OPT_SORT_KEYS)
+
+
 def _erase(key: str, state: dict[str, Any], event: dict[str, Any]) -> Applied:
     at = int(event["occurred_at"])
     outs = [Out(IDENTITY, f"{row[0]}:{row[1]}", {"kind": "erase_identifier", "customer_id": key,
                                                   "at": at, "event_id": event["event_id"]})
             for row in state.get("ids", [])]
+    # Merged anonymous history kept in redirect markers goes too.
+    outs += [Out(CUSTOMER, ident.provisional_id(f"{row[0]}:{row[1]}"), {"kind": "purge"})
+             for row in state.get("ids", []) if ident.is_known(key)]
     marker = {"v": state.get("v", 0) + 1, "erased_at": at, "ids": [], "seen": [], "ev": [],
               "contacts": {}, "now": 0}
     erasure = {"customer_id": key, "erased_at": at, "event_id": event["event_id"],
@@ -273,16 +283,26 @@ def apply(key: str, state: dict[str, Any] | None, cmd: dict[str, Any], b: Bounds
         return Applied(st, True)
     if kind == "merge_into":
         target = cmd["target"]
-        if redirect == target:
-            return Applied(state, False, dropped="duplicate")
-        marker = {"v": st["v"] + 1, "redirect": target}
+        if redirect == target:  # replay: the absorb may have been lost, send it again
+            again = [Out(CUSTOMER, target, {"kind": "absorb", "from": key,
+                                            "state": st["body"]})] if st.get("body") else []
+            return Applied(state, False, again, dropped="duplicate")
         if state is None or not st["seen"]:
-            return Applied(marker, True)
-        body = {k: val for k, val in st.items() if k not in ("v", "redirect")}
+            return Applied({"v": st["v"] + 1, "redirect": target}, True)
+        # The marker keeps the moved history until the target is erased (then "purge"),
+        # so a crash between writing it and sending the absorb cannot lose the history.
+        body = {k: val for k, val in st.items() if k not in ("v", "redirect", "body")}
+        marker = {"v": st["v"] + 1, "redirect": target, "body": body}
         return Applied(marker, True, [Out(CUSTOMER, target, {"kind": "absorb", "from": key,
                                                              "state": body})], tombstone=True)
+    if kind == "purge":
+        return Applied(None, state is not None)
     if kind == "absorb":
+        before = _fingerprint(st)
         absorb(st, cmd["state"], cmd["from"], b)
+        if _fingerprint(st) == before:  # a re-sent absorb (replay): nothing new
+            st["v"] -= 1
+            return Applied(st, False, dropped="duplicate")
         return Applied(st, True)
     if kind == "erase":
         if st.get("erased_at", -1) >= int(event["occurred_at"]):

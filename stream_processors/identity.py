@@ -67,6 +67,7 @@ class IdentityRecord:
     customers: list[str] = field(default_factory=list)
     since: dict[str, int] = field(default_factory=dict)  # customer -> event time of its link
     parked: bool = False          # events were parked under its provisional key
+    merged: str | None = None     # provisional key merged into customers[0] (re-sent on replay)
     erased_at: int | None = None  # events that happened before this stay deleted
     conflicts: int = 0
 
@@ -75,12 +76,14 @@ class IdentityRecord:
         if not data:
             return cls()
         return cls(list(data.get("c", [])), dict(data.get("s", {})), bool(data.get("p", False)),
-                   data.get("e"), int(data.get("x", 0)))
+                   data.get("m"), data.get("e"), int(data.get("x", 0)))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"c": self.customers, "s": self.since}
         if self.parked:
             out["p"] = True
+        if self.merged:
+            out["m"] = self.merged
         if self.erased_at is not None:
             out["e"] = self.erased_at
         if self.conflicts:
@@ -124,12 +127,16 @@ def decide_link(record: IdentityRecord, key: str, customer_id: str, at: int) -> 
     if record.is_erased_for(at):
         return LinkDecision("erased", reason="identifier erased after this event")
     if customer_id in record.customers:
-        return LinkDecision("already")
+        # A replay after a crash: re-derive the merge so a lost command is sent again
+        # (the customer stage treats repeats as no-ops).
+        again = record.merged if record.customers[0] == customer_id else None
+        return LinkDecision("already", merge_from=again)
     limit = LIMITS.get(key.split(":", 1)[0], 0)
     if not record.customers:
         record.customers.append(customer_id)
         record.since[customer_id] = at
         merge_from = provisional_id(key) if record.parked else None
+        record.merged = merge_from
         record.parked = False
         return LinkDecision("linked", merge_from=merge_from)
     others = tuple(record.customers)
@@ -155,4 +162,5 @@ def erase(record: IdentityRecord, customer_id: str | None, at: int) -> bool:
     if not record.customers:
         record.erased_at = max(record.erased_at or 0, at)
         record.parked = False
+        record.merged = None
     return before != record.customers or not before

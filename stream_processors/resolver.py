@@ -36,7 +36,14 @@ def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any]) -> Resol
     if kind == "link":
         cid = cmd["customer_id"]
         decision = ident.decide_link(record, key, cid, int(cmd["at"]))
-        if decision.kind in ("already", "erased"):
+        if decision.kind == "erased":
+            return res
+        if decision.kind == "already":  # replay: re-send idempotent commands, audit nothing
+            res.outs.append(Out(CUSTOMER, cid, {"kind": "identity",
+                                                "identifier": cmd["identifier"]}))
+            if decision.merge_from:
+                res.outs.append(Out(CUSTOMER, decision.merge_from,
+                                    {"kind": "merge_into", "target": cid}))
             return res
         res.identity_events.append(_audit(decision.kind, key, cmd, customer_id=cid,
                                           reason=decision.reason,

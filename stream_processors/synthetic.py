@@ -46,7 +46,7 @@ def workload(customers: int, events_per_customer: int, *, seed: int = 7, t0: int
     state does not depend on how partitions interleave."""
     import random
 
-    rnd = random.Random(seed)
+    rnd = random.Random(seed)  # noqa: S311 - synthetic data, not security
     per: list[list[dict[str, Any]]] = []
     for i in range(customers):
         cn = ident("CUSTOMER_NUMBER", f"N{i:07d}", verified=True)

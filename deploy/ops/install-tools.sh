@@ -6,12 +6,14 @@
 #   kubeconform           Go module proxy: validates the rendered Kubernetes manifests
 #   composecheck          deploy/ops/composecheck, built from the Go module proxy on
 #                         compose-go (the loader behind `docker compose config`)
-#   k8s JSON schemas      PyPI "kubernetes-validate" ships them; rewritten into the
-#                         layout kubeconform reads offline (no GitHub access here)
+#   k8s JSON schemas      PyPI "kubernetes-validate" wheel ships them (downloaded, unzipped,
+#                         not installed); rewritten into the layout kubeconform reads
+#                         offline (kubeconform's default source, GitHub, is unreachable)
 #   Strimzi CRD schemas   Strimzi's own crd-generator + api jars from Maven Central
 #                         generate the Kafka/KafkaNodePool/KafkaTopic CRDs; converted to
 #                         JSON schema for kubeconform
-#   pyyaml                PyPI, into the project venv (tests/ops parse YAML)
+#   pyyaml                PyPI, into the project venv (tests/ops parse YAML; also
+#                         converts the CRDs)
 #   kubectl               only `kubectl kustomize` is used (no cluster); taken from PATH
 #
 # Everything lands in .cache/ops/ (git-ignored); a second run takes about a second.
@@ -64,24 +66,26 @@ composecheck() {
   echo "$want" > "$BIN/.composecheck"
 }
 
-tool_venv() {
-  local venv="$OPS/venv"
-  stamp_ok "$venv/.version" "$KUBERNETES_VALIDATE_VERSION" && return 0
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
-  echo "$KUBERNETES_VALIDATE_VERSION" > "$venv/.version"
+schema_wheel() {  # the wheel is only unzipped, never installed
+  stamp_ok "$OPS/wheels/.version" "$KUBERNETES_VALIDATE_VERSION" && return 0
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$OPS/wheels" \
+      "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  echo "$KUBERNETES_VALIDATE_VERSION" > "$OPS/wheels/.version"
 }
 
 kube_schemas() {
   local dest="$SCHEMAS/v$KUBE_SCHEMA_VERSION-standalone-strict"
   stamp_ok "$dest/.version" "$KUBERNETES_VALIDATE_VERSION" && return 0
-  "$OPS/venv/bin/python" "$ROOT/deploy/ops/schemas.py" kubernetes "$KUBE_SCHEMA_VERSION" "$dest"
+  python3 "$ROOT/deploy/ops/schemas.py" kubernetes \
+      "$OPS/wheels/kubernetes_validate-$KUBERNETES_VALIDATE_VERSION-py3-none-any.whl" \
+      "$KUBE_SCHEMA_VERSION" "$dest"
   echo "$KUBERNETES_VALIDATE_VERSION" > "$dest/.version"
 }
 
-strimzi_schemas() {
-  local dest="$SCHEMAS/kafka.strimzi.io" work="$OPS/strimzi"
-  stamp_ok "$dest/.version" "$STRIMZI_VERSION" && return 0
+strimzi_crds() {  # Strimzi's crd-generator writes the CRDs (Java; no Python needed)
+  local work="$OPS/strimzi"
+  stamp_ok "$SCHEMAS/kafka.strimzi.io/.version" "$STRIMZI_VERSION" && return 0
+  stamp_ok "$work/.version" "$STRIMZI_VERSION" && return 0
   command -v mvn >/dev/null && command -v java >/dev/null || {
     echo "install-tools: mvn and java are needed for the Strimzi schemas" >&2; return 1; }
   mkdir -p "$work/crds"
@@ -93,7 +97,16 @@ strimzi_schemas() {
       "io.strimzi.api.kafka.model.nodepool.KafkaNodePool=$work/crds/kafkanodepool.yaml" \
       "io.strimzi.api.kafka.model.topic.KafkaTopic=$work/crds/kafkatopic.yaml" \
       "io.strimzi.api.kafka.model.user.KafkaUser=$work/crds/kafkauser.yaml" 2>/dev/null
-  "$OPS/venv/bin/python" "$ROOT/deploy/ops/schemas.py" crds "$dest" "$work"/crds/*.yaml
+  echo "$STRIMZI_VERSION" > "$work/.version"
+}
+
+strimzi_schemas() {  # CRD -> strict JSON schema (the project venv has PyYAML by now)
+  local dest="$SCHEMAS/kafka.strimzi.io" work="$OPS/strimzi"
+  stamp_ok "$dest/.version" "$STRIMZI_VERSION" && return 0
+  local py="$ROOT/.venv/bin/python"
+  [ -x "$py" ] || py=python3
+  "$py" -c "import yaml" 2>/dev/null || { echo "install-tools: $py has no PyYAML (run deploy/bin/setup first)" >&2; return 1; }
+  "$py" "$ROOT/deploy/ops/schemas.py" crds "$dest" "$work"/crds/*.yaml
   echo "$STRIMZI_VERSION" > "$dest/.version"
 }
 
@@ -105,11 +118,17 @@ project_python() {
 
 total=$SECONDS
 if [ "${1:-}" != "--no-apt" ]; then step "prometheus + promtool (apt)" apt_prometheus; fi
-step "kubeconform $KUBECONFORM_VERSION" kubeconform
-step "composecheck (compose-go)" composecheck
-step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION (tool venv)" tool_venv
-step "kubernetes $KUBE_SCHEMA_VERSION JSON schemas" kube_schemas
+# Three independent lanes in parallel (Go builds, PyPI downloads, Maven + Java): the slowest
+# one sets the time, about 2 minutes on a fresh 2-core machine.
+( step "kubeconform $KUBECONFORM_VERSION" kubeconform && step "composecheck (compose-go)" composecheck ) &
+go_lane=$!
+( step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION wheel" schema_wheel \
+  && step "kubernetes $KUBE_SCHEMA_VERSION JSON schemas" kube_schemas \
+  && step "pyyaml (project venv)" project_python ) &
+py_lane=$!
+step "strimzi $STRIMZI_VERSION CRDs (crd-generator)" strimzi_crds
+wait "$py_lane"
 step "strimzi $STRIMZI_VERSION CRD schemas" strimzi_schemas
-step "pyyaml (project venv)" project_python
-command -v kubectl >/dev/null || echo "install-tools: kubectl not on PATH: tests/ops render the kustomization without it only if it is installed" >&2
+wait "$go_lane"
+command -v kubectl >/dev/null || echo "install-tools: kubectl not on PATH: tests/ops need it for 'kubectl kustomize' (no cluster)" >&2
 echo "install-tools: all tools in $BIN, schemas in $SCHEMAS ($((SECONDS - total))s)"

@@ -1,6 +1,6 @@
 """Prepare JSON schemas for kubeconform from sources that need no network at test time.
 
-    schemas.py kubernetes VERSION DEST   # from the kubernetes-validate wheel (PyPI)
+    schemas.py kubernetes WHEEL VERSION DEST  # from the kubernetes-validate wheel (PyPI)
     schemas.py crds DEST CRD.yaml...     # from CustomResourceDefinitions (Strimzi's own)
 
 kubernetes-validate ships the Kubernetes OpenAPI as JSON schemas whose ``$ref``s point at
@@ -8,7 +8,7 @@ kubernetes-validate ships the Kubernetes OpenAPI as JSON schemas whose ``$ref``s
 download; both are rewritten so the files resolve beside each other. CRD schemas are made
 strict the way the API server's structural pruning is: an object that lists properties
 and does not preserve unknown fields rejects fields it does not know.
-Runs in the tool venv (.cache/ops/venv), which has PyYAML.
+The wheel is only read as a zip file (never installed); ``crds`` needs PyYAML.
 """
 
 from __future__ import annotations
@@ -16,24 +16,25 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 
-def kubernetes(version: str, dest: Path) -> None:
-    import kubernetes_validate
-
-    src = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{version}-local-strict"
-    if not src.is_dir():
-        raise SystemExit(f"kubernetes-validate has no schemas for {version}")
+def kubernetes(wheel: Path, version: str, dest: Path) -> None:
+    prefix = f"kubernetes_validate/kubernetes-json-schema/v{version}-local-strict/"
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for path in src.glob("*.json"):
-        text = path.read_text().replace('"/api/_definitions.json#', '"_definitions.json#')
-        doc = json.loads(text)
-        doc.pop("$schema", None)
-        (dest / path.name).write_text(json.dumps(doc))
+    with zipfile.ZipFile(wheel) as archive:
+        members = [n for n in archive.namelist() if n.startswith(prefix) and n.endswith(".json")]
+        if not members:
+            raise SystemExit(f"{wheel.name} has no schemas for Kubernetes {version}")
+        for name in members:
+            text = archive.read(name).decode().replace('"/api/_definitions.json#', '"_definitions.json#')
+            doc = json.loads(text)
+            doc.pop("$schema", None)
+            (dest / name.removeprefix(prefix)).write_text(json.dumps(doc))
     print(f"schemas.py: {len(list(dest.glob('*.json')))} Kubernetes {version} schemas in {dest}")
 
 
@@ -69,8 +70,8 @@ def crds(dest: Path, files: list[Path]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) >= 3 and argv[0] == "kubernetes":
-        kubernetes(argv[1], Path(argv[2]))
+    if len(argv) == 4 and argv[0] == "kubernetes":
+        kubernetes(Path(argv[1]), argv[2], Path(argv[3]))
     elif len(argv) >= 3 and argv[0] == "crds":
         crds(Path(argv[1]), [Path(p) for p in argv[2:]])
     else:

@@ -22,9 +22,14 @@ log = logging.getLogger(__name__)
 
 
 class Auditor:
-    def __init__(self, settings: Settings, publisher: AsyncPublisher, *, instance: str):
+    """``bulk`` batches (high linger: one Kafka request for many reads, which halves the
+    service's CPU per read); ``urgent`` (no linger) carries the records a call waits for."""
+
+    def __init__(self, settings: Settings, bulk: AsyncPublisher, urgent: AsyncPublisher, *,
+                 instance: str):
         self._topic = settings.topic("audit")
-        self._publisher = publisher
+        self._bulk = bulk
+        self._urgent = urgent
         self._instance = instance
         self._pending: set[asyncio.Future[int]] = set()
 
@@ -37,10 +42,12 @@ class Auditor:
             "customer_id": customer_id, "purpose": purpose, "unmasked": unmasked,
             "outcome": outcome, "instance": self._instance, "detail": detail or {},
         }
-        future = self._publisher.publish(self._topic, principal.name,
-                                         json.dumps(record, separators=(",", ":")).encode())
+        wait = wait or unmasked
+        value = json.dumps(record, separators=(",", ":")).encode()
+        future = (self._urgent if wait else self._bulk).publish(self._topic, principal.name,
+                                                                value)
         metrics.GRPC_AUDIT_RECORDS.labels("unmask" if unmasked else action).inc()
-        if wait or unmasked:
+        if wait:
             await future
             return
         self._pending.add(future)

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 import grpc
 
+from backbone.errors import ConfigurationError
 from backbone.settings import Settings
 from services.context.status import RpcFailure
 
@@ -56,10 +57,16 @@ class Authenticator:
 
     def __init__(self, settings: Settings):
         self._tokens: dict[bytes, Principal] = {}
-        for spec, secret in settings.grpc_tokens.items():
-            name, _, role = spec.partition("|")
-            self._tokens[_digest(secret.get_secret_value())] = Principal(name, Role(role), "token")
-        self._cert_roles = {cn: Role(role) for cn, role in settings.grpc_cert_roles.items()}
+        try:
+            for spec, secret in settings.grpc_tokens.items():
+                name, _, role = spec.partition("|")
+                self._tokens[_digest(secret.get_secret_value())] = Principal(
+                    name, Role(role), "token")
+            self._cert_roles = {cn: Role(role) for cn, role in settings.grpc_cert_roles.items()}
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"grpc_tokens / grpc_cert_roles: {exc}; roles are "
+                f"{', '.join(r.value for r in Role)} and token keys 'principal|role'") from exc
 
     def principal(self, context: grpc.aio.ServicerContext) -> Principal:
         metadata = context.invocation_metadata() or ()

@@ -92,6 +92,30 @@ def _actor(value: Any) -> str:
     return _text(value)
 
 
+class EntryCache:
+    """Built timeline entries by event id, reused across snapshot versions.
+
+    A new snapshot usually adds one event to 49 the previous version already had; the
+    entry is rebuilt only when its source dict differs (a C-level comparison).
+    Used from the event loop only.
+    """
+
+    def __init__(self, max_entries: int = 50_000):
+        self._max = max_entries
+        self._built: dict[str, tuple[dict[str, Any], pb.TimelineEntry]] = {}
+
+    def get(self, t: dict[str, Any]) -> pb.TimelineEntry:
+        key = str(t.get("event_id") or "")
+        hit = self._built.get(key)
+        if hit is not None and hit[0] == t:
+            return hit[1]
+        built = timeline_entry(t)
+        if len(self._built) >= self._max:
+            self._built.clear()  # crude but bounded; hot customers refill it at once
+        self._built[key] = (t, built)
+        return built
+
+
 def journey(j: dict[str, Any]) -> pb.Journey:
     handoffs = j.get("handoffs") or 0
     count = len(handoffs) if isinstance(handoffs, list | tuple) else int(handoffs)
@@ -171,8 +195,8 @@ def freshness(entry: Entry, *, caught_up: bool, lag: int, served_by: str) -> pb.
 
 
 def customer_context(entry: Entry, *, unmask: bool, timeline: list[dict[str, Any]],
-                     fresh: pb.Freshness | None, handoffs: list[pb.Handoff]
-                     ) -> pb.CustomerContext:
+                     fresh: pb.Freshness | None, handoffs: list[pb.Handoff],
+                     cache: EntryCache | None = None) -> pb.CustomerContext:
     data = entry.data
     profile = data.get("profile") or {}
     counts = data.get("counts") or {}
@@ -184,7 +208,7 @@ def customer_context(entry: Entry, *, unmask: bool, timeline: list[dict[str, Any
         profile=pb.ProfileSummary(first_seen_ms=ms(profile.get("first_seen")),
                                   last_seen_ms=ms(profile.get("last_seen")),
                                   channels=[channel(c) for c in profile.get("channels") or ()]),
-        timeline=[timeline_entry(t) for t in timeline],
+        timeline=[cache.get(t) if cache else timeline_entry(t) for t in timeline],
         open_journeys=[journey(j) for j in data.get("journeys") or () if is_open_journey(j)],
         open_complaints=[pb.Complaint(
             complaint_id=str(c.get("complaint_id") or ""), status=_text(c.get("status")),

@@ -75,10 +75,10 @@ class ContextServer:
         self._events = AsyncPublisher(settings, client_id=f"context-{self.instance}-events",
                                       **{"linger.ms": 0})
         self._audit = AsyncPublisher(settings, client_id=f"context-{self.instance}-audit",
-                                     **{"linger.ms": 2})
+                                     **{"linger.ms": 50})
         self.desk = HandoffDesk(settings, self.book, self._events, self._serde,
                                 instance=self.instance, clock=clock)
-        self.auditor = Auditor(settings, self._audit, instance=self.instance)
+        self.auditor = Auditor(settings, self._audit, self._events, instance=self.instance)
         self.servicer = ContextServicer(settings, view=self.view, kpis=self.kpis, feed=self.feed,
                                         book=self.book, desk=self.desk, auditor=self.auditor,
                                         instance=self.instance, clock=clock)
@@ -204,4 +204,7 @@ async def serve(settings: Settings | None = None) -> None:
     log.info("context service %s on port %s, view %s", server.instance, server.port,
              "caught up" if caught_up else "still loading")
     await stop.wait()
+    log.info("context service %s stopping: draining calls, flushing audit records",
+             server.instance)
     await server.stop()
+    log.info("context service %s stopped", server.instance)

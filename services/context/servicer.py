@@ -49,6 +49,7 @@ class ContextServicer(pb_grpc.CustomerContextServiceServicer):
         self._auditor = auditor
         self._auth = Authenticator(settings)
         self._hasher = Hasher.from_settings(settings)
+        self._entries = mapping.EntryCache()
         self.instance = instance
         self._clock = clock
 
@@ -153,7 +154,8 @@ class ContextServicer(pb_grpc.CustomerContextServiceServicer):
             except ValueError as exc:
                 raise invalid({"timeline.page_token": str(exc)}) from exc
             cached = (mapping.customer_context(entry, unmask=unmask, timeline=entries,
-                                               fresh=None, handoffs=[]), token)
+                                               fresh=None, handoffs=[], cache=self._entries),
+                      token)
             if len(entry.cache) < 16:  # bounded: page tokens make keys unbounded
                 entry.cache[key] = cached
         base, token = cached

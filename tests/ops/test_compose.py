@@ -136,3 +136,27 @@ def test_container_healthcheck_script_against_real_servers() -> None:
     grpc_closed = subprocess.run([sys.executable, script, f"grpc://127.0.0.1:{free_port()}"],
                                  capture_output=True, timeout=20)
     assert grpc_closed.returncode == 1
+
+
+def test_container_healthcheck_script_speaks_grpc_health() -> None:
+    """SERVING passes, NOT_SERVING fails, against a real gRPC health service."""
+    from concurrent import futures
+
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    servicer = health.HealthServicer()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    script = str(DEPLOY / "compose" / "healthcheck.py")
+    try:
+        servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        assert subprocess.run([sys.executable, script, f"grpc://127.0.0.1:{port}"],
+                              timeout=20).returncode == 0
+        servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        assert subprocess.run([sys.executable, script, f"grpc://127.0.0.1:{port}"],
+                              timeout=20).returncode == 1
+    finally:
+        server.stop(0)

@@ -62,7 +62,7 @@ async def test_batch_answers_with_the_stored_event_ids(settings_factory, serve):
     base = await serve(create_app(settings))
     batch = [{"type": "page", "messageId": f"p{i}", "anonymousId": "cookie-1",
               "name": f"Page {i}", "properties": {"session_id": "s-1"}} for i in range(20)]
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         resp = await http.post("/v1/batch", auth=("web-dev-write-key", ""),
                                content=gzip.compress(json.dumps({"batch": batch}).encode()),
                                headers={"Content-Encoding": "gzip"})
@@ -83,7 +83,7 @@ async def test_web_chat_lifecycle_and_text_dropped(settings_factory, serve):
     batch = [{"type": "track", "messageId": f"c{i}", "userId": "w-1", "event": name,
               "properties": {"chat_id": "chat-9", "agent": "agent-7", "text": "my card 6228"}}
              for i, name in enumerate(names)]
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         resp = await http.post("/v1/batch", auth=("web-dev-write-key", ""), json={"batch": batch})
     assert resp.status_code == 200
     stored = read_topic(settings, "interactions", expect=6)
@@ -98,7 +98,7 @@ async def test_bad_input_gets_reasons_and_dead_letters(settings_factory, serve):
     settings = settings_factory()
     base = await serve(create_app(settings))
     auth = ("app-dev-write-key", "")
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         cases = {
             "malformed_json": await http.post("/v1/batch", auth=auth, content=b"{nope"),
             "invalid_utf8": await http.post("/v1/batch", auth=auth, content=b'{"a":"\xff"}'),
@@ -137,7 +137,7 @@ async def test_bad_input_gets_reasons_and_dead_letters(settings_factory, serve):
 
 async def test_openapi_document_describes_the_batch_endpoint(settings_factory, serve):
     base = await serve(create_app(settings_factory()))
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         doc = (await http.get("/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
     assert "/v1/batch" in doc["paths"] and "/v1/identify" in doc["paths"]

@@ -35,7 +35,7 @@ async def test_a_ticket_from_issue_to_rating(settings_factory, serve):
          "reason": "transfer_failed", "occurred_at": t + 1100000},
         {"event": "rating_submitted", **common, "score": 5, "occurred_at": t + 1110000},
     ]
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         resp = await http.post("/v1/branch/events", headers=AUTH, json=feed)
         again = await http.post("/v1/branch/events", headers=AUTH, json=feed[1])  # a retry
     assert resp.status_code == 200 and again.status_code == 200
@@ -61,7 +61,7 @@ async def test_bad_branch_events(settings_factory, serve):
     settings = settings_factory()
     base = await serve(create_app(settings))
     now = int(time.time() * 1000)
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         cases = {
             "unknown_type": await http.post("/v1/branch/events", headers=AUTH, json={
                 "event": "teleported", "branch": "B", "ticket_id": "A1", "occurred_at": now}),

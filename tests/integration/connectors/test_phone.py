@@ -155,7 +155,7 @@ async def test_desktop_feed_ivr_auth_and_wrapup(settings_factory, serve):
     base = await serve(create_desktop(settings))
     now = int(time.time() * 1000)
     auth = {"Authorization": "Bearer desktop-dev-key"}
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         ok = await http.post("/v1/desktop/events", headers=auth, json=[
             {"type": "ivr_authenticated", "id": "a1", "linkedid": "1700.1", "occurred_at": now,
              "customer_number": "C0042", "phone": "13912345678",

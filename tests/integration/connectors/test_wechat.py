@@ -63,7 +63,7 @@ class WeChatServer:
 async def wechat(settings_factory, serve):
     settings = settings_factory()
     base = await serve(create_app(settings))
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=30) as http:
         yield settings, WeChatServer(settings, base), http
 
 

@@ -170,7 +170,7 @@ def group_lag(settings: Settings, topics: Iterable[str]) -> int:
 STAGES = ("interactions", "handoffs", "identity-commands", "customer-commands")
 
 
-def wait_idle(settings: Settings, timeout_s: float = 120.0, worker: WorkerProcess | None = None
+def wait_idle(settings: Settings, timeout_s: float = 180.0, worker: WorkerProcess | None = None
               ) -> None:
     """Until every stage has committed everything, twice in a row (a stage may still emit)."""
     deadline = time.monotonic() + timeout_s

@@ -27,7 +27,7 @@ def _comparable(snap: dict[str, Any] | None) -> Any:
 def test_kill_9_mid_stream_then_restart_equals_uninterrupted_run(
         settings_factory: Callable[..., Settings],
         worker_factory: Callable[..., h.WorkerProcess]) -> None:
-    events = workload(600, 10, seed=11)
+    events = workload(300, 10, seed=11)
     expected = Engine()
     expected.feed(events)
 
@@ -35,7 +35,7 @@ def test_kill_9_mid_stream_then_restart_equals_uninterrupted_run(
     first = worker_factory(settings, "first")
     first.start()
     h.produce(settings, events)
-    assert h.wait_until(lambda: len(h.read_all(settings, "customer-context", 2)) >= 300, 120,
+    assert h.wait_until(lambda: len(h.read_all(settings, "customer-context", 2)) >= 100, 120,
                         0.2)
     assert h.group_lag(settings, h.STAGES) > 0, "worker finished before it could be killed"
     first.kill9()
@@ -46,7 +46,7 @@ def test_kill_9_mid_stream_then_restart_equals_uninterrupted_run(
 
     got = h.latest(settings, "customer-context")
     want = expected.context
-    assert set(got) == set(want)
+    assert set(got) == set(want), (set(got) ^ set(want))
     diff = [k for k in want if _comparable(got[k]) != _comparable(want[k])]
     assert diff == [], (diff[:3], got.get(diff[0]) if diff else None)
 
@@ -57,4 +57,9 @@ def test_kill_9_mid_stream_then_restart_equals_uninterrupted_run(
                 if v and k.endswith("|today")}
         return view == want_kpis
 
-    assert h.wait_until(kpis_equal, 30)
+    if not h.wait_until(kpis_equal, 30):
+        view = {k: v["values"] for k, v in h.latest(settings, "kpis").items()
+                if v and k.endswith("|today")}
+        bad = {(k, n): (view.get(k, {}).get(n), x) for k, vals in want_kpis.items()
+               for n, x in vals.items() if view.get(k, {}).get(n) != x}
+        raise AssertionError(f"KPIs differ from the uninterrupted run: {bad}")

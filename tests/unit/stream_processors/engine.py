@@ -42,10 +42,13 @@ class Engine:
                                                self.bounds)
                 if applied.state is not None:
                     self.customers[out.key] = applied.state
+                elif applied.changed:
+                    self.customers.pop(out.key, None)
                 if applied.erasure:
                     self.erasures.append(applied.erasure)
                 self.queue.extend(applied.outs)
-                if applied.changed and not out.key.startswith(("i:", "a:")):
+                if applied.changed and applied.state is not None \
+                        and not out.key.startswith(("i:", "a:")):
                     st = applied.state
                     if applied.tombstone or st is None or "ev" not in st or st.get("erased_at"):
                         self.context[out.key] = None
