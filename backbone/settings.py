@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     # Stream processors (issue 4). The faust app id is ``topic(worker_app_name)`` so a topic
     # prefix isolates changelogs and consumer groups too.
     worker_app_name: str = "processors"
-    worker_producer_linger_s: float = 0.02
+    worker_web_host: str = "127.0.0.1"  # 0.0.0.0 in containers so /metrics can be scraped
+    worker_producer_linger_s: float = 0.005
+    worker_producer_batch_bytes: int = 1_000_000
     worker_commit_interval_s: float = 1.0
     journey_window_h: float = 72.0
     kpi_publish_interval_s: float = 1.0

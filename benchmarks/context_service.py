@@ -28,6 +28,7 @@ from typing import Any
 
 TOKEN = "dev-agent-token"  # noqa: S105 - the local-stack default agent token
 ECHO_METHOD = "/bench.Echo/Echo"
+SERVICE_TOPICS = ("customer-context", "kpis", "handoffs", "audit")
 
 
 @dataclass
@@ -64,11 +65,12 @@ def _load_customers(n: int, events: int) -> None:
     from confluent_kafka import Producer
 
     from backbone.settings import Settings
+    from backbone.topics import by_name
     from deploy.stack.topics import ensure_topics
     from tests.integration.services.support import snapshot
 
     settings = Settings()
-    ensure_topics(settings)
+    ensure_topics(settings, tuple(by_name(n) for n in SERVICE_TOPICS))
     producer = Producer(settings.producer_config())
     for i in range(n):
         data = snapshot(f"bench-{i}", 1, n_events=events, phone_hash=f"h:k1:bench{i}")
@@ -279,7 +281,16 @@ def main(argv: list[str] | None = None) -> int:
                 os.kill(p.pid, signal.SIGTERM)
         for p in servers:
             p.join(10)
+        _delete_topics()
     return 0
+
+
+def _delete_topics() -> None:
+    """The run's topics go away again: leftover partitions cost the broker file handles."""
+    from backbone.settings import Settings
+    from tests.integration.services.conftest import delete_topics
+
+    delete_topics(Settings())
 
 
 def _probe_size(events: int) -> int:

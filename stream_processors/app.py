@@ -55,13 +55,16 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         store=s.worker_store,
         datadir=s.worker_data_dir,
         producer_linger=s.worker_producer_linger_s,
+        # aiokafka keeps one batch in flight per partition and blocks send() while it is
+        # full: with 16 KB batches and multi-KB snapshots that capped us at ~100 events/s.
+        producer_max_batch_size=s.worker_producer_batch_bytes,
         broker_commit_interval=s.worker_commit_interval_s,
         broker_session_timeout=s.worker_broker_session_timeout_s,
         topic_partitions=PARTITIONS,
         consumer_auto_offset_reset="earliest",
         web_enabled=web_port is not None,
         web_port=web_port or s.worker_web_port,
-        web_host="127.0.0.1",
+        web_host=s.worker_web_host,
         key_serializer="raw",
         value_serializer="raw",
     )

@@ -35,17 +35,37 @@ def stack() -> Iterator[Settings]:
 
 
 @pytest.fixture
-def settings_factory(stack: Settings) -> Callable[..., Settings]:
-    """Settings with a unique topic prefix, topics created: tests never see each other's data."""
+def settings_factory(stack: Settings) -> Iterator[Callable[..., Settings]]:
+    """Settings with a unique topic prefix, topics created: tests never see each other's data.
+
+    The topics (and any a test's processes created under the prefix, e.g. faust changelogs)
+    are deleted afterwards so a long test run does not pile thousands of partitions on the
+    single local broker.
+    """
+    from confluent_kafka.admin import AdminClient
+
     from deploy.stack.topics import ensure_topics
+
+    prefixes: list[str] = []
 
     def make(**overrides: object) -> Settings:
         prefix = f"t{uuid.uuid4().hex[:10]}."
         settings = stack.model_copy(update={"topic_prefix": prefix, **overrides})
         ensure_topics(settings)
+        prefixes.append(prefix)
         return settings
 
-    return make
+    yield make
+    if prefixes:
+        admin = AdminClient(stack.kafka_common())
+        doomed = [t for t in admin.list_topics(timeout=10).topics
+                  if any(t.startswith(p) for p in prefixes)]
+        if doomed:
+            for fut in admin.delete_topics(doomed, operation_timeout=30).values():
+                try:
+                    fut.result()
+                except Exception:  # already gone: nothing to clean
+                    pass
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@
 #   kubeconform           Go module proxy: validates the rendered Kubernetes manifests
 #   composecheck          deploy/ops/composecheck, built from the Go module proxy on
 #                         compose-go (the loader behind `docker compose config`)
+#   dockerfilecheck       deploy/ops/dockerfilecheck, on BuildKit's Dockerfile frontend
+#                         (parser + the build checks of `docker build --check`)
 #   k8s JSON schemas      PyPI "kubernetes-validate" wheel ships them (downloaded, unzipped,
 #                         not installed); rewritten into the layout kubeconform reads
 #                         offline (kubeconform's default source, GitHub, is unreachable)
@@ -58,12 +60,12 @@ kubeconform() {
   echo "$KUBECONFORM_VERSION" > "$BIN/.kubeconform"
 }
 
-composecheck() {
-  local src="$ROOT/deploy/ops/composecheck"
+local_go_tool() {  # local_go_tool NAME: build deploy/ops/NAME (a tiny main on a Go module)
+  local name=$1 src="$ROOT/deploy/ops/$1"
   local want; want="$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)"
-  stamp_ok "$BIN/.composecheck" "$want" && [ -x "$BIN/composecheck" ] && return 0
-  (cd "$src" && go build -o "$BIN/composecheck" .)
-  echo "$want" > "$BIN/.composecheck"
+  stamp_ok "$BIN/.$name" "$want" && [ -x "$BIN/$name" ] && return 0
+  (cd "$src" && go build -o "$BIN/$name" .)
+  echo "$want" > "$BIN/.$name"
 }
 
 schema_wheel() {  # the wheel is only unzipped, never installed
@@ -120,7 +122,9 @@ total=$SECONDS
 if [ "${1:-}" != "--no-apt" ]; then step "prometheus + promtool (apt)" apt_prometheus; fi
 # Three independent lanes in parallel (Go builds, PyPI downloads, Maven + Java): the slowest
 # one sets the time, about 2 minutes on a fresh 2-core machine.
-( step "kubeconform $KUBECONFORM_VERSION" kubeconform && step "composecheck (compose-go)" composecheck ) &
+( step "kubeconform $KUBECONFORM_VERSION" kubeconform \
+  && step "composecheck (compose-go)" local_go_tool composecheck \
+  && step "dockerfilecheck (buildkit frontend)" local_go_tool dockerfilecheck ) &
 go_lane=$!
 ( step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION wheel" schema_wheel \
   && step "kubernetes $KUBE_SCHEMA_VERSION JSON schemas" kube_schemas \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -69,9 +70,16 @@ def spawn(name: str, cmd: list[str], log_path: Path, env: dict[str, str] | None 
     pid_file(name).parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_raise_fd_limit)
     pid_file(name).write_text(str(proc.pid))
     return proc
+
+
+def _raise_fd_limit() -> None:
+    """A broker holds several files per partition: lift the soft fd limit to the hard one."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1_048_576
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def stop(name: str, timeout_s: float = 20.0) -> bool:

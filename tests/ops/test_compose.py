@@ -6,7 +6,8 @@ file against the Compose JSON schema, interpolation, anchors/merge keys and depe
 then these tests check what we promise on top: every service of the architecture is
 there, each long-running one has a health check, start order follows health, bind-mounted
 paths exist, the Prometheus config the stack mounts passes promtool, and the container
-health-check script works against real servers.
+health-check script works against real servers, and the Dockerfile passes BuildKit's
+parser and build checks.
 """
 
 from __future__ import annotations
@@ -97,6 +98,17 @@ def test_prometheus_config_as_mounted_in_compose_is_valid(tmp_path: Path) -> Non
     shutil.copytree(DEPLOY / "compose" / "prometheus-targets", tmp_path / "targets")
     result = run([promtool, "check", "config", str(tmp_path / "prometheus.yml")])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_passes_buildkit_parser_and_checks(tmp_path: Path) -> None:
+    """BuildKit's own frontend parses it and its build checks find nothing; a broken file fails."""
+    tool = find_tool("dockerfilecheck")
+    result = run([tool, str(DEPLOY / "compose" / "Dockerfile")])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 stages, 0 warnings" in result.stdout
+    bad = tmp_path / "Dockerfile"
+    bad.write_text((DEPLOY / "compose" / "Dockerfile").read_text().replace("COPY --from=deps", "COPY --frm=deps"))
+    assert run([tool, str(bad)]).returncode == 1
 
 
 def test_dockerfile_copies_what_exists_and_runs_unprivileged() -> None:

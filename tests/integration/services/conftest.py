@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from backbone.settings import Settings
+from backbone.topics import by_name
 from services.context.server import ContextServer
 from tests.integration.services.support import FakeClock, SnapshotWriter
 
@@ -27,8 +30,14 @@ def _registry_answers(url: str) -> bool:
         return False
 
 
+# Only what the context service reads and writes: every test's topics are deleted at
+# teardown, because thousands of leftover test partitions exhaust the shared broker's
+# file descriptors (it died of "Too many open files" once).
+SERVICE_TOPICS = tuple(by_name(n) for n in ("customer-context", "kpis", "handoffs", "audit"))
+
+
 @pytest.fixture
-def ctx_settings() -> Settings:
+def ctx_settings() -> Iterator[Settings]:
     """Unique topic prefix on the running broker; the real registry if it answers.
 
     Deliberately does not use the session ``stack`` fixture, so these tests never start
@@ -40,9 +49,24 @@ def ctx_settings() -> Settings:
     if not _registry_answers(registry):
         registry = f"mock://ctx-{uuid.uuid4().hex[:8]}"
     settings = Settings(external_kafka=True, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-                        schema_registry_url=registry, grpc_port=0, handoff_expiry_grace_s=5.0, handoff_find_wait_s=1.0)
-    ensure_topics(settings)
-    return settings
+                        schema_registry_url=registry, grpc_port=0,
+                        handoff_expiry_grace_s=5.0, handoff_find_wait_s=1.0)
+    ensure_topics(settings, SERVICE_TOPICS)
+    yield settings
+    delete_topics(settings)
+
+
+def delete_topics(settings: Settings) -> None:
+    """Remove every topic with this test's prefix (best effort)."""
+    admin = AdminClient(settings.kafka_common())
+    try:
+        names = [t for t in admin.list_topics(timeout=10).topics
+                 if t.startswith(settings.topic_prefix)]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
+                future.result()
+    except KafkaException:
+        pass
 
 
 @pytest.fixture

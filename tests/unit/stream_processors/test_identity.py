@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from stream_processors import identity as ident
 from stream_processors import resolver, routing
-from stream_processors.synthetic import event, ident as idf
+from stream_processors.synthetic import event
+from stream_processors.synthetic import ident as idf
 
 T = 1_795_744_800_000
 
