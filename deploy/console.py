@@ -67,7 +67,9 @@ class Console:
         svc = run.scrape(self.service_port)
         now = time.monotonic()
         accepted = conn.get("ccb_producer_messages_total{acked}", 0.0)
-        processed = workers.get("ccb_processor_events_total", 0.0)
+        # Events the last stage (the customer context) applied, duplicates dropped included.
+        processed = sum(v for k, v in workers.items()
+                        if k.startswith("ccb_processor_commands_total{") and k.endswith("{customer}"))
         rate = (accepted - self.last.get("accepted", 0.0)) / max(now - self.last_t, 1e-6)
         prate = (processed - self.last.get("processed", 0.0)) / max(now - self.last_t, 1e-6)
         self.last = {"accepted": accepted, "processed": processed}
@@ -77,7 +79,9 @@ class Console:
         print(f"[{now - self.started:6.0f}s] accepted {accepted:7.0f} ({rate:6.0f}/s)  "
               f"processed {processed:7.0f} ({prate:6.0f}/s)  rejected {rejected:4.0f}  "
               f"customers in view {customers:5.0f}")
-        self.print_kpis()
+        self.ticks = getattr(self, "ticks", 0) + 1
+        if self.ticks % 5 == 1:
+            self.print_kpis()
 
     def print_kpis(self) -> None:
         try:
@@ -101,16 +105,25 @@ class Console:
             print(f"           {len(resp.snapshots)} KPI snapshots live")
         except grpc.RpcError:
             pass
-        lookup = pb.CustomerLookup(identifier=pb.IdentifierKey(type="CUSTOMER_NUMBER",
-                                                                value="CN00000001"))
-        try:
-            ctx = self.stub.GetCustomerContext(
-                pb.GetCustomerContextRequest(lookup=lookup, purpose="demo",
-                                             timeline=pb.TimelineQuery(page_size=10)),
-                timeout=3, metadata=self.metadata).context
-        except grpc.RpcError as exc:
-            print(f"           lookup CUSTOMER_NUMBER=CN00000001: {exc.code().name} {exc.details()}")
+        # The simulator numbers its customers C00000000, C00000001, ...: show the busiest
+        # of the first few, looked up by customer number as a branch advisor would.
+        best = None
+        for n in range(8):
+            lookup = pb.CustomerLookup(identifier=pb.IdentifierKey(type="CUSTOMER_NUMBER",
+                                                                    value=f"C{n:08d}"))
+            try:
+                found = self.stub.GetCustomerContext(
+                    pb.GetCustomerContextRequest(lookup=lookup, purpose="demo",
+                                                 timeline=pb.TimelineQuery(page_size=12)),
+                    timeout=3, metadata=self.metadata).context
+            except grpc.RpcError:
+                continue
+            if best is None or len(found.timeline) > len(best.timeline):
+                best = found
+        if best is None:
+            print("           no simulated customer found in the context view")
             return
+        ctx = best
         print(f"customer   {ctx.customer_id}  version {ctx.freshness.version}  "
               f"contacts 7d {ctx.counts.contacts_7d}")
         for ident in ctx.identities:

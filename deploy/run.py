@@ -28,7 +28,7 @@ PY = sys.executable
 
 # Metrics ports of the local processes (the Prometheus config in deploy/prometheus scrapes these).
 CONNECTORS_METRICS = 9101
-WORKER_METRICS = 9102  # +i for worker i
+WORKER_METRICS = 9102  # +i for worker i: the faust web server serves /metrics there
 SERVICE_METRICS = 9103 + 10
 
 
@@ -71,8 +71,9 @@ def scrape(port: int) -> dict[str, float]:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             key = sample.name
-            if sample.labels.get("outcome"):
-                key += f"{{{sample.labels['outcome']}}}"
+            for label in ("outcome", "stage"):
+                if sample.labels.get(label):
+                    key += f"{{{sample.labels[label]}}}"
             totals[key] = totals.get(key, 0.0) + sample.value
     return totals
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     print("== stack")
     stack_cli.up(settings)
     children = [
-        *[Child(f"worker-{i}", [PY, "-m", "stream_processors", "worker", "--web-port", str(6066 + i)],
+        *[Child(f"worker-{i}", [PY, "-m", "stream_processors", "worker", "--web-port", str(WORKER_METRICS + i)],
                 {"CCB_METRICS_PORT": str(WORKER_METRICS + i),
                  "CCB_WORKER_DATA_DIR": str(proc.STATE_DIR / f"worker-{i}")})
           for i in range(args.workers)],
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         Child("connectors", [PY, "-m", "connectors"], {"CCB_METRICS_PORT": str(CONNECTORS_METRICS)}),
     ]
     simulator = Child("simulator", [PY, "-m", "connectors.simulator", "--rate", str(args.rate),
-                                    "--seed", str(args.seed), "--duration", str(args.duration)])
+                                    "--seed", str(args.seed), "--duration", str(args.duration),
+                                    "--ami-wait", "60"])
     stopping = False
 
     def on_signal(_sig: int, _frame: object) -> None:

@@ -1,14 +1,32 @@
-"""Fixtures: a real worker subprocess on per-test topics."""
+"""Fixtures: a real worker subprocess on per-test topics, and cleanup of those topics.
+
+Each test creates ~100 partitions (catalogue + faust changelogs); deleting them afterwards
+keeps the shared broker under its open-file limit (it died of "Too many open files" at
+~20k partitions once).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from backbone.settings import Settings
 from tests.integration.stream_processors.harness import WorkerProcess
+
+
+def _delete_topics(settings: Settings) -> None:
+    admin = AdminClient(settings.kafka_common())
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
+    if names:
+        for fut in admin.delete_topics(names, operation_timeout=30).values():
+            try:
+                fut.result()
+            except Exception:  # noqa: S110 - best-effort cleanup
+                pass
 
 
 @pytest.fixture
@@ -23,3 +41,6 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[[Settings], WorkerProces
     yield make
     for w in started:
         w.stop()
+    if os.environ.get("CCB_TEST_KEEP_TOPICS") != "1":
+        for prefix in {w.settings.topic_prefix for w in started}:
+            _delete_topics(next(w.settings for w in started if w.settings.topic_prefix == prefix))
