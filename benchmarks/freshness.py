@@ -47,7 +47,6 @@ def pct(values: list[float], q: float) -> float:
 
 async def offer(args: argparse.Namespace, collector: int, grpc_port: int) -> None:
     batch_size = 50
-    interval = batch_size / args.rate
     customers = 2000
     latencies: list[float] = []
     failures = 0
@@ -158,6 +157,13 @@ def main() -> int:
             p.terminate()
         for p in procs:
             p.wait(20)
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(settings.kafka_common())
+        doomed = [t for t in admin.list_topics(timeout=10).topics
+                  if t.startswith(settings.topic_prefix)]
+        if doomed:
+            admin.delete_topics(doomed)
     print(f"logs in {logs}")
     return 0
 

@@ -84,6 +84,21 @@ def state_bytes(settings: Settings) -> tuple[float, float]:
     return statistics.mean(vals), vals[int(len(vals) * 0.95)]
 
 
+def delete_topics(settings: Settings, prefixes: list[str]) -> None:
+    """Drop every topic the run created (inputs, stage topics, faust changelogs): the
+    shared broker has a limited number of open files."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(settings.kafka_common())
+    doomed = [t for t in admin.list_topics(timeout=10).topics
+              if any(t.startswith(p) for p in prefixes)]
+    for fut in (admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ()):
+        try:
+            fut.result()
+        except Exception:  # noqa: BLE001 - already gone: nothing to clean
+            pass
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=2000)
@@ -92,16 +107,21 @@ def main() -> int:
     evs = workload(args.customers, args.events_per_customer, seed=3)
     work = Path(tempfile.mkdtemp(prefix="ccb-bench-"))
     results = {}
-    for workers in (1, 2):
-        settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
-                            kpi_publish_interval_s=1.0)
-        ensure_topics(settings)
-        h.produce(settings, evs)
-        if workers == 1:
-            results["raw"] = asyncio.run(raw_consume(settings, len(evs)))
-        results[workers] = pipeline(settings, len(evs), workers, work / f"run{workers}")
-        if workers == 1:
-            results["bytes"] = state_bytes(settings)
+    prefixes: list[str] = []
+    try:
+        for workers in (1, 2):
+            settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
+                                kpi_publish_interval_s=1.0)
+            prefixes.append(settings.topic_prefix)
+            ensure_topics(settings)
+            h.produce(settings, evs)
+            if workers == 1:
+                results["raw"] = asyncio.run(raw_consume(settings, len(evs)))
+            results[workers] = pipeline(settings, len(evs), workers, work / f"run{workers}")
+            if workers == 1:
+                results["bytes"] = state_bytes(settings)
+    finally:
+        delete_topics(Settings(), prefixes)
     mean_b, p95_b = results["bytes"]
     print(f"events: {len(evs)} input events, {args.customers} customers "
           f"(each input event becomes ~2-3 stage records)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from typing import Any
 
 import faust
@@ -97,6 +98,12 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                           key_type=bytes)
     kpi_view = app.Table("kpi-view", default=None, partitions=PARTITIONS,
                          key_type=bytes)
+    # Interaction memory of the router (routing.remember), keyed by interaction id like
+    # its source topic; entries expire MEMORY_TTL_MS of event time after their last change.
+    interactions = app.Table("interactions", default=None, partitions=PARTITIONS,
+                             key_type=bytes)
+    memory_fifo: dict[int, deque[tuple[int, bytes]]] = {}
+    memory_wm: dict[int, int] = {}
 
     counters: dict[int, kpis.PartitionCounters] = {}
     facts_cache: dict[bytes, kpis.Facts] = {}
@@ -119,6 +126,31 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             return
         await dead_t.send(key=f"processor.{stage}".encode(), value=value)
 
+    def remember(event: faust.EventT, record: dict[str, Any],
+                 memory: dict[str, Any] | None) -> None:
+        """Store the interaction's new memory and expire old entries of this partition
+        (inside the event's context: the changelog partition is the source partition)."""
+        p = event.message.partition
+        key = str(record["interaction_id"]).encode()
+        new = routing.remember(record, memory)
+        fifo = memory_fifo.setdefault(p, deque())
+        if new is not memory and new is not None:
+            interactions[key] = new
+            fifo.append((int(new["t"]), key))
+        wm = memory_wm[p] = max(memory_wm.get(p, 0), int(record["occurred_at"]))
+        horizon = wm - routing.MEMORY_TTL_MS
+        while fifo and fifo[0][0] < horizon:
+            t, old = fifo.popleft()
+            current = interactions.get(old)
+            if current is not None and int(current.get("t", 0)) <= t:
+                del interactions[old]
+
+    @interactions.on_recover
+    async def _on_interactions_recovered() -> None:
+        memory_fifo.clear()
+        for key, value in sorted(interactions.items(), key=lambda kv: int(kv[1].get("t", 0))):
+            memory_fifo.setdefault(partition_of(key), deque()).append((int(value["t"]), key))
+
     async def decode_and_plan(event: faust.EventT, stage: str) -> list[routing.Out] | None:
         msg = event.message
         try:
@@ -137,7 +169,11 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                     return None
                 return [routing.Out(routing.CUSTOMER, cid,
                                     {"kind": "event", "event": record, "identities": []})]
-            return routing.plan(record)
+            key = str(record["interaction_id"]).encode()
+            memory = interactions.get(key)
+            outs = routing.plan(record, memory)
+            remember(event, record, memory)
+            return outs
         except (BackboneError, KeyError, TypeError, ValueError) as exc:
             await dead(event, stage, getattr(exc, "code", "unroutable"), exc)
             return None

@@ -135,6 +135,8 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     out["end"] = max(a["end"], b["end"])
     if _RANK.get(b["out"], 0) > _RANK.get(a["out"], 0):
         out["out"] = b["out"]
+    if "ht0" in out:  # handle time and after-call work may come from different views
+        out["ht"] = round(out["ht0"] + out.get("acw", 0.0), 3)
     return out
 
 

@@ -3,6 +3,15 @@
 Events with a verified customer number go straight to that customer (the customer id is
 derived from the number, so no lookup is needed). Everything else is routed through the
 resolver partition that owns the event's primary identifier.
+
+*Interaction memory.* Several sources describe one interaction with different identifiers:
+a call's AMI events carry only the caller's (unverified) phone, its Cdr and transfer legs
+carry nothing, the agent desktop's wrap-up and survey carry nothing, and only the IVR
+authentication carries the verified customer number. ``interactions`` is keyed by
+interaction id, so all of them reach the same router partition in order; the router
+remembers per interaction the first usable identifier and the verified customer number
+(:func:`remember`), and :func:`plan` routes an event by that memory when the event itself
+cannot say who it belongs to. Memory never creates links: it only routes.
 """
 
 from __future__ import annotations
@@ -37,8 +46,52 @@ def anchor(event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def plan(event: dict[str, Any]) -> list[Out]:
-    """Commands for one event; pure, so the same event always yields the same commands."""
+# Interaction memory entries are dropped this long (event time) after their last change.
+MEMORY_TTL_MS = 86_400_000
+
+
+def remember(event: dict[str, Any], memory: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The interaction memory after ``event``; the same object when nothing changed.
+
+    ``a``: the verified customer number seen on the interaction, ``at`` the earliest event
+    time it was seen at; ``x``/``xt``: a second, different verified number (a shared
+    session: from then on memory stops routing by number and the resolver decides as
+    without memory); ``i``/``it``: the first usable identifier (e.g. the caller's phone)
+    and the earliest event time it was seen at; ``t``: event time of the last change
+    (expiry). Memory is event-time aware like :meth:`IdentityRecord.route_target`: it only
+    routes events that happened at or after what it learned, so a late or re-delivered
+    event that was routed without memory the first time is routed the same way again.
+    """
+    at = int(event["occurred_at"])
+    found = anchor(event)
+    first = ident.primary([i for i in event.get("identifiers") or () if ident.usable(i)])
+    if found is None and first is None:
+        return memory
+    new = dict(memory or {})
+    if found is not None:
+        if "a" not in new:
+            new["a"], new["at"] = found["value"], at
+        elif new["a"] == found["value"]:
+            new["at"] = min(new["at"], at)
+        else:
+            new["x"] = 1
+            new["xt"] = min(new.get("xt", at), at)
+    if first is not None:
+        if "i" not in new:
+            new["i"] = {"type": first["type"], "value": first["value"],
+                        "masked": first.get("masked"), "verified": bool(first.get("verified"))}
+            new["it"] = at
+        elif new["i"]["type"] == first["type"] and new["i"]["value"] == first["value"]:
+            new["it"] = min(new["it"], at)
+    if new == memory:
+        return memory
+    new["t"] = max(at, int((memory or {}).get("t", 0)))
+    return new
+
+
+def plan(event: dict[str, Any], memory: dict[str, Any] | None = None) -> list[Out]:
+    """Commands for one event; pure, so the same event (and memory) always yields the same
+    commands. ``memory`` is the interaction's memory *before* this event."""
     etype = event["event_type"]
     idents = [dict(i) for i in event.get("identifiers") or () if ident.usable(i)]
     trusted = etype in v.TRUSTED_LINK_TYPES
@@ -46,6 +99,16 @@ def plan(event: dict[str, Any]) -> list[Out]:
     action = ("erase" if etype in ERASE_TYPES else "forget" if etype in FORGET_TYPES
               else "unlink" if etype in UNLINK_TYPES else "event")
     found = anchor(event)
+    if found is None and memory and action == "event" and not trusted \
+            and not any(i.get("verified") for i in idents):
+        if memory.get("a") and memory["at"] <= at and not (memory.get("x")
+                                                            and memory["xt"] <= at):
+            # The interaction was authenticated (e.g. the IVR verified the caller): its
+            # other events belong to that customer, whatever weaker identifier they carry.
+            cid = ident.known_customer_id(memory["a"])
+            return [Out(CUSTOMER, cid, {"kind": "event", "event": event, "identities": []})]
+        if not idents and memory.get("i") and memory["it"] <= at:
+            idents = [dict(memory["i"])]  # e.g. a Cdr or transfer leg: route by the caller
     if found is not None:
         cid = ident.known_customer_id(found["value"])
         if action == "unlink":

@@ -22,10 +22,13 @@ class Engine:
         self.identity_events: list[dict[str, Any]] = []
         self.erasures: list[dict[str, Any]] = []
         self.queue: deque[routing.Out] = deque()
+        self.interactions: dict[str, dict[str, Any] | None] = {}
 
     def feed(self, events: list[dict[str, Any]]) -> None:
         for ev in events:
-            self.queue.extend(routing.plan(ev))
+            memory = self.interactions.get(ev["interaction_id"])
+            self.queue.extend(routing.plan(ev, memory))
+            self.interactions[ev["interaction_id"]] = routing.remember(ev, memory)
         self.drain()
 
     def drain(self) -> None:
