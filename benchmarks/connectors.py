@@ -72,10 +72,15 @@ def raw_producer(settings: Settings, n: int, size: int) -> float:
     return acked / (time.perf_counter() - started)
 
 
+PROFILE_DIR: Path | None = None  # --profile: run each connector under cProfile
+
+
 def start_connector(settings: Settings, channel: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     full = os.environ | env | {"CCB_TOPIC_PREFIX": settings.topic_prefix,
                                "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "connectors", "--channels", channel],
+    profile = ([] if PROFILE_DIR is None
+               else ["-m", "cProfile", "-o", str(PROFILE_DIR / f"{channel}.prof")])
+    return subprocess.Popen([sys.executable, *profile, "-m", "connectors", "--channels", channel],
                             env=full, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
@@ -213,26 +218,61 @@ def python_cost(settings: Settings, n: int = 20_000) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--only", choices=("raw", "python", "http", "ami"), action="append",
+                        help="run only these parts (repeatable); default all")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="run the connector processes under cProfile, writing DIR/<channel>.prof")
     args = parser.parse_args()
+    global PROFILE_DIR  # noqa: PLW0603 - a benchmark switch
+    PROFILE_DIR = args.profile
+    if PROFILE_DIR is not None:
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    parts = set(args.only or ("raw", "python", "http", "ami"))
     settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
     ensure_topics(settings)
-    print(f"topic {settings.topic('interactions')}, {args.events} events per run, "
+    try:
+        await _run(settings, args.events, parts)
+    finally:
+        delete_topics(settings)
+
+
+def delete_topics(settings: Settings) -> None:
+    """The broker is shared and has a file-descriptor budget: leave no topics behind."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(settings.kafka_common())
+    doomed = [t for t in admin.list_topics(timeout=10).topics
+              if t.startswith(settings.topic_prefix)]
+    for fut in (admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ()):
+        try:
+            fut.result()
+        except Exception as exc:  # noqa: BLE001 - best effort, but say so
+            print(f"could not delete a benchmark topic: {exc}")
+
+
+async def _run(settings: Settings, events: int, parts: set[str]) -> None:
+    print(f"topic {settings.topic('interactions')}, {events} events per run, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     started = time.perf_counter()
     for _ in range(2000):
         sum(range(1000))
     print(f"machine speed: sum(range(1000)) {(time.perf_counter() - started) * 500:.1f} µs "
           "(compare runs by this; it is a few µs on an idle core)")
-    raw = raw_producer(settings, args.events, 420)
-    print(f"raw confluent-kafka producer   {raw:10,.0f} events/s (420-byte values, acks=all)")
-    py = python_cost(settings)
-    print(f"python validate+map+serialize  {py:10.1f} µs/event (in-process, no Kafka)")
-    http_rate, http_cpu = await collector(settings, args.events)
-    print(f"HTTP collector, batches of 100 {http_rate:10,.0f} events/s  ratio {http_rate / raw:5.2f}"
-          f"  connector CPU {http_cpu:6.1f} µs/event")
-    ami_rate, ami_cpu = await ami(settings, args.events)
-    print(f"AMI feed (phone connector)     {ami_rate:10,.0f} events/s  ratio {ami_rate / raw:5.2f}"
-          f"  connector CPU {ami_cpu:6.1f} µs/event")
+    raw = float("nan")
+    if "raw" in parts:
+        raw = raw_producer(settings, events, 420)
+        print(f"raw confluent-kafka producer   {raw:10,.0f} events/s (420-byte values, acks=all)")
+    if "python" in parts:
+        py = python_cost(settings)
+        print(f"python validate+map+serialize  {py:10.1f} µs/event (in-process, no Kafka)")
+    if "http" in parts:
+        http_rate, http_cpu = await collector(settings, events)
+        print(f"HTTP collector, batches of 100 {http_rate:10,.0f} events/s  "
+              f"ratio {http_rate / raw:5.2f}  connector CPU {http_cpu:6.1f} µs/event")
+    if "ami" in parts:
+        ami_rate, ami_cpu = await ami(settings, events)
+        print(f"AMI feed (phone connector)     {ami_rate:10,.0f} events/s  "
+              f"ratio {ami_rate / raw:5.2f}  connector CPU {ami_cpu:6.1f} µs/event")
 
 
 if __name__ == "__main__":
