@@ -60,7 +60,15 @@ GRPC_AUDIT_RECORDS = Counter(
 )
 
 
-def serve_metrics(port: int, addr: str = "127.0.0.1") -> int:
-    """Expose /metrics on ``port`` (0 picks a free port); returns the bound port."""
+def serve_metrics(port: int, addr: str | None = None) -> int:
+    """Expose /metrics on ``port`` (0 picks a free port); returns the bound port.
+
+    Binds ``CCB_METRICS_HOST`` (loopback by default; 0.0.0.0 in containers so Prometheus
+    and probes can reach it).
+    """
+    if addr is None:
+        from backbone.settings import get_settings  # noqa: PLC0415 - avoid an import cycle
+
+        addr = get_settings().metrics_host
     server, _thread = start_http_server(port, addr=addr)
     return int(server.server_port)

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     # Identifies this instance in Freshness.served_by, audit records and handoff expiry
     # duties; empty = "<hostname>-<pid>".
     grpc_instance_id: str = ""

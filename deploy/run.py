@@ -27,8 +27,8 @@ PY = sys.executable
 
 # Metrics ports of the local processes (the Prometheus config in deploy/prometheus scrapes these).
 CONNECTORS_METRICS = 9101
-WORKER_METRICS = 9102  # +i for worker i: the faust web server serves /metrics there
-SERVICE_METRICS = 9103 + 10
+WORKER_METRICS = 9102  # +10*i for worker i: the faust web server serves /metrics there
+SERVICE_METRICS = 9103
 
 
 @dataclass
@@ -90,9 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     print("== stack")
     stack_cli.up(settings)
     children = [
-        *[Child(f"worker-{i}", [PY, "-m", "stream_processors", "worker", "--web-port", str(WORKER_METRICS + i)],
-                {"CCB_METRICS_PORT": str(WORKER_METRICS + i),
-                 "CCB_WORKER_DATA_DIR": str(proc.STATE_DIR / f"worker-{i}")})
+        *[Child(f"worker-{i}", [PY, "-m", "stream_processors", "worker", "--web-port", str(WORKER_METRICS + 10 * i)],
+                {"CCB_WORKER_DATA_DIR": str(proc.STATE_DIR / f"worker-{i}")})
           for i in range(args.workers)],
         Child("context-service", [PY, "-m", "services.context"],
               {"CCB_METRICS_PORT": str(SERVICE_METRICS)}),
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         from deploy.console import Console  # noqa: PLC0415 - needs the gRPC stubs
 
         console = Console(settings, connectors_port=CONNECTORS_METRICS,
-                          worker_ports=[WORKER_METRICS + i for i in range(args.workers)],
+                          worker_ports=[WORKER_METRICS + 10 * i for i in range(args.workers)],
                           service_port=SERVICE_METRICS)
         console.wait_ready(children, timeout_s=120)
         simulator.start()

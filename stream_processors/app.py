@@ -28,6 +28,8 @@ from stream_processors.codec import Codecs, dumps, loads
 
 log = logging.getLogger(__name__)
 _NO_CONTEXT = (ident.UNATTRIBUTED_PREFIX, ident.AMBIGUOUS_PREFIX)
+CONTEXT_FLUSH_S = 0.05  # customer snapshots: at most one per customer per interval
+KPI_FLUSH_S = 0.25      # KPI values and alerts: at most one computation per scope per interval
 
 
 def partition_of(key: bytes, partitions: int = PARTITIONS) -> int:
@@ -108,10 +110,26 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     counters: dict[int, kpis.PartitionCounters] = {}
     facts_cache: dict[bytes, kpis.Facts] = {}
     rebuild = {"needed": True}
+    # Outputs derived from table state are coalesced per key and published by a timer and
+    # before every offset commit (see ``_flush_before_commit``): a customer touched by five
+    # commands within the flush interval gets one snapshot, a KPI scope one computation.
+    pending_context: dict[bytes, tuple[str, dict[str, Any] | None, bool]] = {}
+    dirty_kpis: set[bytes] = set()
+    alert_state: dict[bytes, dict[str, bool]] = {}
+    names = {t: t.get_topic_name() for t in (identity_cmds_t, customer_cmds_t, partials_t,
+                                               context_t, identity_events_t, erasures_t,
+                                               kpis_t, alerts_t)}
+    producer = app.producer
+
+    async def emit(topic: faust.TopicT, key: bytes, value: bytes | None) -> None:
+        """Hand a record to the producer directly: faust's Topic.send machinery (futures,
+        schema lookup, attachments) cost more than the rest of a command's processing.
+        The producer is flushed before every commit, so this is still at-least-once."""
+        await producer.send(names[topic], key, value, None, None, None)
 
     async def send(out: routing.Out) -> None:
         target = identity_cmds_t if out.stage == routing.IDENTITY else customer_cmds_t
-        await target.send(key=out.key.encode(), value=dumps(out.value))
+        await emit(target, out.key.encode(), dumps(out.value))
 
     async def dead(event: faust.EventT, stage: str, reason: str, exc: Exception) -> None:
         msg = event.message
@@ -210,20 +228,24 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             for out in res.outs:
                 await send(out)
             for audit in res.identity_events:
-                gauges.IDENTITY_DECISIONS.labels(audit["type"]).inc()
-                await identity_events_t.send(key=kb, value=dumps(audit))
-            gauges.PROCESSED.labels("resolver", res.dropped or "ok").inc()
+                gauges.decision(audit["type"]).inc()
+                await emit(identity_events_t, kb, dumps(audit))
+            gauges.processed("resolver", res.dropped or "ok").inc()
 
-    async def publish_context(key: str, state: dict[str, Any] | None, tombstone: bool) -> None:
-        if key.startswith(_NO_CONTEXT):
+    async def flush_context() -> None:
+        """Publish the latest snapshot (or tombstone) of every customer changed since the
+        last flush. Taken as a whole before awaiting: the agent may add keys meanwhile."""
+        if not pending_context:
             return
-        kb = key.encode()
-        if tombstone or state is None or "ev" not in state or state.get("erased_at"):
-            await context_t.send(key=kb, value=None)
-            return
-        snap = snapshot.build(key, state, updated_at=int(time.time() * 1000),
-                              journey_window_ms=journey_ms)
-        await context_t.send(key=kb, value=dumps(snap))
+        batch = list(pending_context.items())
+        pending_context.clear()
+        now = int(time.time() * 1000)
+        for kb, (key, state, tombstone) in batch:
+            if tombstone or state is None or "ev" not in state or state.get("erased_at"):
+                await emit(context_t, kb, None)
+                continue
+            snap = snapshot.build(key, state, updated_at=now, journey_window_ms=journey_ms)
+            await emit(context_t, kb, dumps(snap))
 
     @app.agent(customer_cmds_t, concurrency=1)
     async def customer(stream: faust.StreamT) -> None:
@@ -254,40 +276,80 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             for out in applied.outs:
                 await send(out)
             if applied.erasure is not None:
-                await erasures_t.send(key=kb, value=dumps(applied.erasure))
+                await emit(erasures_t, kb, dumps(applied.erasure))
             # Re-publish on duplicates too: a replay after a crash may be the only chance to
             # publish a snapshot whose state reached the changelog before the crash.
-            if applied.changed or applied.dropped == "duplicate":
-                await publish_context(key, applied.state, applied.tombstone)
-            gauges.PROCESSED.labels("customer", applied.dropped or "ok").inc()
+            if (applied.changed or applied.dropped == "duplicate") \
+                    and not key.startswith(_NO_CONTEXT):
+                pending_context[kb] = (key, applied.state, applied.tombstone)
+            gauges.processed("customer", applied.dropped or "ok").inc()
 
     @app.agent(partials_t, concurrency=1)
     async def kpi(stream: faust.StreamT) -> None:
+        """Keeps the latest partial of each source partition per ``channel|scope``; the
+        KPI values are computed once per dirty scope by :func:`flush_kpis`."""
         async for event in stream.events():
             kb: bytes = event.key
-            scope_key = kb.decode()
             msg = loads(event.value)
             view = dict(kpi_view.get(kb) or {})
+            view.pop("alerts", None)  # alert state lives in memory (re-announced on restart)
             view[f"p{msg['p']}"] = {"wm": msg["wm"], "b": msg["b"]}
+            kpi_view[kb] = view
+            dirty_kpis.add(kb)
+
+    async def flush_kpis() -> None:
+        if not dirty_kpis:
+            return
+        scopes = sorted(dirty_kpis)
+        dirty_kpis.clear()
+        for kb in scopes:
+            view = kpi_view.get(kb)
+            if not view:
+                continue
+            scope_key = kb.decode()
             parts = [v for k, v in view.items() if k.startswith("p")]
             now = max(v["wm"] for v in parts)
-            values = kpis.compute([v["b"] for v in parts], now, cfg)
+            buckets = [v["b"] for v in parts]
+            values = kpis.compute(buckets, now, cfg)
             channel, scope = scope_key.split("|", 1)
             starts = kpis.window_starts(now, cfg)
             for window, vals in values.items():
-                await kpis_t.send(key=f"{scope_key}|{window}".encode(), value=dumps({
+                await emit(kpis_t, f"{scope_key}|{window}".encode(), dumps({
                     "channel": channel, "scope": scope, "window": window,
                     "window_start": starts[window], "as_of": now, "values": vals}))
                 gauges.publish(channel, scope, window, vals)
-            firing = alert_rules.evaluate(channel, scope, [v["b"] for v in parts], now, values,
-                                          cfg)
-            before = view.get("alerts", {})
+            firing = alert_rules.evaluate(channel, scope, buckets, now, values, cfg)
+            before = alert_state.get(kb, {})
             for name, state, details in alert_rules.transitions(before, firing):
-                await alerts_t.send(key=f"{name}|{scope_key}".encode(), value=dumps({
+                await emit(alerts_t, f"{name}|{scope_key}".encode(), dumps({
                     "alert": name, "channel": channel, "scope": scope, "state": state,
                     "at": now, **details}))
-            view["alerts"] = {name: True for name in firing}
-            kpi_view[kb] = view
+            alert_state[kb] = {name: True for name in firing}
+
+    flushing = {"busy": False}
+    producer_flush = producer.flush
+
+    async def _flush_before_commit() -> None:
+        """faust flushes the producer before it commits offsets: publish the coalesced
+        outputs first, so a committed input always has its outputs in Kafka."""
+        if not flushing["busy"]:
+            flushing["busy"] = True
+            try:
+                await flush_context()
+                await flush_kpis()
+            finally:
+                flushing["busy"] = False
+        await producer_flush()
+
+    producer.flush = _flush_before_commit  # type: ignore[method-assign]
+
+    @app.timer(CONTEXT_FLUSH_S)
+    async def _flush_context_timer() -> None:
+        await flush_context()
+
+    @app.timer(KPI_FLUSH_S)
+    async def _flush_kpis_timer() -> None:
+        await flush_kpis()
 
     def _rebuild_counters() -> None:
         """Counters are a cache of the customer table: recompute them after recovery."""
@@ -322,7 +384,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             # Take the dirty set before awaiting: the agent may dirty scopes meanwhile.
             scopes, part.dirty = sorted(part.dirty), set()
             for scope in scopes:
-                await partials_t.send(key=scope.encode(), value=dumps({
+                await emit(partials_t, scope.encode(), dumps({
                     "p": p, "wm": part.watermark, "b": part.scope_partial(scope, horizon)}))
 
     @app.page("/metrics")

@@ -130,52 +130,69 @@ def facts(state: Mapping[str, Any] | None, cfg: KpiConfig) -> Facts:
 
 
 class PartitionCounters:
-    """Sum of facts for the customers of one source partition (rebuildable from the table)."""
+    """Sum of facts for the customers of one source partition (rebuildable from the table).
+
+    Indexed by ``channel|scope`` so one scope's partial is read without scanning the others.
+    """
 
     def __init__(self) -> None:
-        self.counters: dict[str, dict[str, float]] = defaultdict(dict)
+        # "channel|scope" -> "kind|minute" -> counter -> value
+        self.scopes: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
         self.watermark = 0
         self.dirty: set[str] = set()
 
     def apply(self, old: Facts, new: Facts) -> None:
-        for key in set(old) | set(new):
+        for key in old.keys() | new.keys():
             o, n = old.get(key, {}), new.get(key, {})
             if o == n:
                 continue
-            slot = self.counters[key]
-            for name in set(o) | set(n):
+            scope, kind, minute = key.rsplit("|", 2)
+            buckets = self.scopes[scope]
+            bucket = f"{kind}|{minute}"
+            slot = buckets.setdefault(bucket, {})
+            for name in o.keys() | n.keys():
                 val = slot.get(name, 0.0) + n.get(name, 0.0) - o.get(name, 0.0)
                 if abs(val) < 1e-9:
                     slot.pop(name, None)
                 else:
                     slot[name] = round(val, 6)
             if not slot:
-                del self.counters[key]
-            self.dirty.add(key.rsplit("|", 2)[0])
+                del buckets[bucket]
+                if not buckets:
+                    del self.scopes[scope]
+            self.dirty.add(scope)
 
     def scope_partial(self, scope: str, horizon: int) -> dict[str, Any]:
         """Counters of one ``channel|scope`` newer than ``horizon`` (or still open)."""
-        out: dict[str, Any] = {}
-        for key, val in self.counters.items():
-            head, kind, minute = key.rsplit("|", 2)
-            if head == scope and (kind == "due" or int(minute) >= horizon):
-                out[f"{kind}|{minute}"] = dict(val)
-        return out
+        return {bucket: dict(val) for bucket, val in self.scopes.get(scope, {}).items()
+                if bucket[0] != "t" or int(bucket[2:]) >= horizon}
 
 
 def sum_window(partials: Iterable[Mapping[str, Any]], start: int,
                end: int | None = None) -> dict[str, float]:
     """Add up time-bucket counters with start <= minute (< end) across partitions."""
-    total: dict[str, float] = {}
+    return sum_windows(partials, {"w": (start, end)})["w"]
+
+
+def sum_windows(partials: Iterable[Mapping[str, Any]],
+                ranges: Mapping[str, tuple[int, int | None]]) -> dict[str, dict[str, float]]:
+    """:func:`sum_window` for several ranges in one pass over the buckets."""
+    totals: dict[str, dict[str, float]] = {name: {} for name in ranges}
+    spans = [(totals[name], start, end) for name, (start, end) in ranges.items()]
+    lowest = min((start for _, start, _ in spans), default=0)
     for part in partials:
         for key, val in part.items():
-            kind, minute = key.split("|")
-            m = int(minute)
-            if kind != "t" or m < start or (end is not None and m >= end):
+            if key[0] != "t":
                 continue
-            for name, x in val.items():
-                total[name] = total.get(name, 0.0) + x
-    return total
+            m = int(key[2:])
+            if m < lowest:
+                continue
+            for total, start, end in spans:
+                if m < start or (end is not None and m >= end):
+                    continue
+                for name, x in val.items():
+                    total[name] = total.get(name, 0.0) + x
+    return totals
 
 
 def open_complaints(partials: Iterable[Mapping[str, Any]], now: int,
@@ -245,8 +262,9 @@ def compute(partials: list[Mapping[str, Any]], now: int, cfg: KpiConfig) -> dict
     """KPI values per window for one ``channel|scope``."""
     open_n, overdue, soon = open_complaints(partials, now, cfg.complaint_warn_ms)
     out: dict[str, Any] = {}
-    for window, start in window_starts(now, cfg).items():
-        vals = formulas(sum_window(partials, start), overdue)
+    sums = sum_windows(partials, {w: (start, None) for w, start in window_starts(now, cfg).items()})
+    for window, total in sums.items():
+        vals = formulas(total, overdue)
         vals.update(complaints_open=open_n, complaints_overdue=overdue,
                     complaints_due_soon=soon)
         out[window] = vals

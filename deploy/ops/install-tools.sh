@@ -30,6 +30,7 @@ KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.7.0}"
 KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
 KUBE_SCHEMA_VERSION="${KUBE_SCHEMA_VERSION:-1.32.0}"
 STRIMZI_VERSION="${STRIMZI_VERSION:-0.45.0}"
+GRPCURL_VERSION="${GRPCURL_VERSION:-v1.9.3}"
 mkdir -p "$BIN" "$SCHEMAS"
 
 export GOBIN="$BIN" GOPATH="$OPS/gopath" GOMODCACHE="$OPS/gopath/pkg/mod" GOFLAGS=-modcacherw
@@ -58,6 +59,12 @@ kubeconform() {
   stamp_ok "$BIN/.kubeconform" "$KUBECONFORM_VERSION" && [ -x "$BIN/kubeconform" ] && return 0
   go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
   echo "$KUBECONFORM_VERSION" > "$BIN/.kubeconform"
+}
+
+grpcurl() {  # independent gRPC client (server reflection) for tests/integration/services
+  stamp_ok "$BIN/.grpcurl" "$GRPCURL_VERSION" && [ -x "$BIN/grpcurl" ] && return 0
+  go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+  echo "$GRPCURL_VERSION" > "$BIN/.grpcurl"
 }
 
 local_go_tool() {  # local_go_tool NAME: build deploy/ops/NAME (a tiny main on a Go module)
@@ -124,7 +131,8 @@ if [ "${1:-}" != "--no-apt" ]; then step "prometheus + promtool (apt)" apt_prome
 # one sets the time, about 2 minutes on a fresh 2-core machine.
 ( step "kubeconform $KUBECONFORM_VERSION" kubeconform \
   && step "composecheck (compose-go)" local_go_tool composecheck \
-  && step "dockerfilecheck (buildkit frontend)" local_go_tool dockerfilecheck ) &
+  && step "dockerfilecheck (buildkit frontend)" local_go_tool dockerfilecheck \
+  && step "grpcurl $GRPCURL_VERSION" grpcurl ) &
 go_lane=$!
 ( step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION wheel" schema_wheel \
   && step "kubernetes $KUBE_SCHEMA_VERSION JSON schemas" kube_schemas \
