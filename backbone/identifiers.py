@@ -22,18 +22,44 @@ BLOCKED_VALUES = frozenset({
 
 @dataclass(frozen=True, slots=True)
 class Hasher:
-    """Keyed hashing of C2 identifiers with a rotatable key."""
+    """Keyed hashing of C2 identifiers with a rotatable key.
+
+    New values are hashed with the current key; ``previous`` keys (``hmac_previous_keys``)
+    are kept so a lookup by a raw value still finds identifiers stored before a rotation.
+    """
 
     key: bytes
     key_id: str
+    previous: tuple[tuple[str, bytes], ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hasher:
-        return cls(settings.hmac_key.get_secret_value().encode(), settings.hmac_key_id)
+        previous = tuple((kid, secret.get_secret_value().encode())
+                         for kid, secret in settings.hmac_previous_keys.items()
+                         if kid != settings.hmac_key_id)
+        return cls(settings.hmac_key.get_secret_value().encode(), settings.hmac_key_id, previous)
 
     def hash(self, kind: str, normalised: str) -> str:
-        digest = hmac.new(self.key, f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()
-        return f"h:{self.key_id}:{digest[:40]}"
+        return self._hash(self.key, self.key_id, kind, normalised)
+
+    def candidates(self, kind: str, normalised: str) -> list[str]:
+        """The value's hash under the current key, then under each previous key."""
+        return [self.hash(kind, normalised)] + [
+            self._hash(key, kid, kind, normalised) for kid, key in self.previous]
+
+    @staticmethod
+    def _hash(key: bytes, key_id: str, kind: str, normalised: str) -> str:
+        digest = hmac.new(key, f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()
+        return f"h:{key_id}:{digest[:40]}"
+
+
+def normalise(kind: str, raw: str) -> str:
+    """The form a C2 value is hashed in, the same for connectors and lookups."""
+    if kind == "PHONE":
+        return normalise_phone(raw)
+    if kind == "CARD":
+        return _DIGITS.sub("", raw)
+    return raw.strip().upper()
 
 
 def normalise_phone(raw: str) -> str:

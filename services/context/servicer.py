@@ -9,7 +9,7 @@ import grpc
 
 from backbone.context.v1 import context_pb2 as pb
 from backbone.context.v1 import context_pb2_grpc as pb_grpc
-from backbone.identifiers import Hasher, normalise_phone
+from backbone.identifiers import Hasher, normalise
 from backbone.models import IdentifierType
 from backbone.settings import Settings
 from services.context import mapping
@@ -60,7 +60,8 @@ class ContextServicer(pb_grpc.CustomerContextServiceServicer):
                 f"context view is loading ({self._feed.lag_messages()} records behind)",
                 1.0, "VIEW_CATCHING_UP")
 
-    def _identifier(self, key: pb.IdentifierKey, field: str) -> tuple[str, str]:
+    def _identifier(self, key: pb.IdentifierKey, field: str) -> tuple[str, list[str]]:
+        """The identifier's type and the stored values it may have (key rotation)."""
         id_type = key.type.strip().upper()
         problems = {}
         if id_type not in ID_TYPES:
@@ -71,11 +72,8 @@ class ContextServicer(pb_grpc.CustomerContextServiceServicer):
             raise invalid(problems)
         value = key.value.strip()
         if id_type in HASHED_TYPES and not value.startswith("h:"):
-            normalised = {"PHONE": normalise_phone(value),
-                          "CARD": "".join(ch for ch in value if ch.isdigit())}.get(
-                              id_type, value.upper())
-            value = self._hasher.hash(id_type, normalised)
-        return id_type, value
+            return id_type, self._hasher.candidates(id_type, normalise(id_type, value))
+        return id_type, [value]
 
     def _find(self, lookup: pb.CustomerLookup, field: str) -> Entry | None:
         which = lookup.WhichOneof("key")
@@ -85,9 +83,13 @@ class ContextServicer(pb_grpc.CustomerContextServiceServicer):
             if not lookup.customer_id.strip():
                 raise invalid({f"{field}.customer_id": "must not be empty"})
             return self._view.get(lookup.customer_id.strip())
-        id_type, value = self._identifier(lookup.identifier, f"{field}.identifier")
+        id_type, values = self._identifier(lookup.identifier, f"{field}.identifier")
         try:
-            return self._view.resolve(id_type, value)
+            for value in values:
+                entry = self._view.resolve(id_type, value)
+                if entry is not None:
+                    return entry
+            return None
         except AmbiguousIdentifier as exc:
             raise RpcFailure(grpc.StatusCode.FAILED_PRECONDITION, str(exc) +
                              "; look up by a verified identifier or the customer id",

@@ -135,3 +135,35 @@ async def test_read_your_writes_waits_for_the_event(server: ContextServer,
         response = await call
         assert response.context.timeline[0].event_id == "e2"
         assert response.context.freshness.version == 2
+
+
+async def test_lookup_by_raw_phone_survives_an_hmac_key_rotation(
+        ctx_settings, server_factory, writer: SnapshotWriter) -> None:  # type: ignore[no-untyped-def]
+    """Identifiers stored under the old key stay findable while the new key is rolled out."""
+    from pydantic import SecretStr
+
+    old = ctx_settings.model_copy(update={"hmac_key": SecretStr("old-key"), "hmac_key_id": "k0"})
+    old_hash = Hasher.from_settings(old).hash("PHONE", "13912345678")
+    writer.put("cust-rot", snapshot("cust-rot", 1, phone_hash=old_hash))
+    rotated = ctx_settings.model_copy(update={
+        "hmac_key": SecretStr("new-key"), "hmac_key_id": "k1",
+        "hmac_previous_keys": {"k0": SecretStr("old-key")}})
+    server = await server_factory(rotated, instance="ctx-rot")
+    channel, api = stub(server.port)
+    async with channel:
+        await _until_visible(api, "cust-rot", 1)
+        found = await api.GetCustomerContext(pb.GetCustomerContextRequest(
+            lookup=pb.CustomerLookup(identifier=pb.IdentifierKey(type="PHONE", value="139 1234 5678")),
+            purpose="inbound_call"), metadata=auth("agent"), timeout=5)
+        assert found.context.customer_id == "cust-rot"
+    # Without the previous key the same raw number no longer matches anything.
+    unrotated = ctx_settings.model_copy(update={"hmac_key": SecretStr("new-key"), "hmac_key_id": "k1"})
+    plain = await server_factory(unrotated, instance="ctx-plain")
+    channel, api = stub(plain.port)
+    async with channel:
+        await _until_visible(api, "cust-rot", 1)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await api.GetCustomerContext(pb.GetCustomerContextRequest(
+                lookup=pb.CustomerLookup(identifier=pb.IdentifierKey(type="PHONE", value="13912345678")),
+                purpose="inbound_call"), metadata=auth("agent"), timeout=5)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
