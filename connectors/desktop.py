@@ -6,6 +6,11 @@ phone link; ``customer_number`` plus optional ``phone``/``card_number``/``id_num
 ``score``/``scale_max``/``kind``) and ``complaint_opened|complaint_extended|
 complaint_closed`` (``complaint_id``, ``category``, ``due_at``). Every event has an
 ``id`` unique in the desktop system, a ``linkedid`` (the call) and ``occurred_at``.
+
+``erasure_requested`` (``customer_number``; no call needed) is the PIPL deletion request
+the bank's service or privacy desk records after verifying the customer: the stream
+processors then delete the customer's identifiers and timeline, and keep them deleted on
+replay. (WeChat ``unsubscribe`` starts the same path for the OpenID.)
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ TYPES = {
     "ivr_authenticated": v.CALL_IVR_AUTHENTICATED, "wrapup": v.CALL_WRAPUP,
     "survey": v.SURVEY_ANSWERED, "complaint_opened": v.COMPLAINT_OPENED,
     "complaint_extended": v.COMPLAINT_EXTENDED, "complaint_closed": v.COMPLAINT_CLOSED,
+    "erasure_requested": v.CUSTOMER_ERASURE_REQUESTED,
 }
 EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["type", "id", "linkedid", "occurred_at"],
+    "type": "object", "required": ["type", "id", "occurred_at"],
     "properties": {
         "type": {"enum": sorted(TYPES)}, "id": {"type": "string"},
         "linkedid": {"type": "string"}, "occurred_at": {"type": ["string", "number"]},
@@ -58,6 +64,8 @@ EVENT_SCHEMA: dict[str, Any] = {
 def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> InteractionEvent:
     kind = choice(body, "type", TYPES)
     ident = require_str(body, "id") or ""
+    if kind == "erasure_requested":
+        return _erasure(pipeline, source, ident, body)
     linkedid = require_str(body, "linkedid") or ""
     agent = require_str(body, "agent", required=False, max_len=64)
     fields: dict[str, Any] = {
@@ -100,6 +108,22 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> Interact
                           source_event_id=f"{kind}:{ident}",
                           occurred_at=pipeline.when(body.get("occurred_at"), "occurred_at"),
                           identifiers=idents, **fields)
+
+
+def _erasure(pipeline: Pipeline, source: str, ident: str,
+             body: dict[str, Any]) -> InteractionEvent:
+    number = require_str(body, "customer_number", required=False)
+    if not number:
+        raise ValidationError("customer_number is required", code="missing_field",
+                              field="customer_number")
+    return pipeline.event(
+        event_type=v.CUSTOMER_ERASURE_REQUESTED, source_system=source,
+        source_event_id=f"erasure_requested:{ident}", channel=Channel.UNKNOWN,
+        interaction_id=f"privacy:{ident}",
+        occurred_at=pipeline.when(body.get("occurred_at"), "occurred_at"),
+        identifiers=[pipeline.opaque(IdentifierType.CUSTOMER_NUMBER, number)],
+        actor=Actor(kind=ActorKind.SYSTEM, id=require_str(body, "agent", required=False,
+                                                          max_len=64)))
 
 
 async def _openapi(request: web.Request) -> web.Response:

@@ -56,7 +56,7 @@ def process_factory(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[b
         print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def test_an_app_login_reaches_the_agent_desktop(
+def test_an_app_login_reaches_the_agent_desktop_and_an_erasure_removes_it(
         settings_factory: Callable[..., Settings],
         process_factory: Callable[..., subprocess.Popen[bytes]]) -> None:
     settings = settings_factory()
@@ -65,8 +65,10 @@ def test_an_app_login_reaches_the_agent_desktop(
                              CCB_WORKER_DATA_DIR=str(Path(settings.worker_data_dir) / settings.topic_prefix))
     service = process_factory("service", ["-m", "services.context"], settings,
                               CCB_GRPC_PORT=str(grpc_port))
-    connectors = process_factory("connectors", ["-m", "connectors", "--channels", "app_web"],
-                                 settings, CCB_COLLECTOR_PORT=str(collector))
+    desktop = free_port()
+    connectors = process_factory("connectors", ["-m", "connectors", "--channels", "app_web,phone"],
+                                 settings, CCB_COLLECTOR_PORT=str(collector),
+                                 CCB_DESKTOP_PORT=str(desktop), CCB_AMI_PORT=str(free_port()))
 
     # The connector acknowledges only after Kafka has the records; retry until it listens.
     batch = {"batch": [
@@ -119,3 +121,22 @@ def test_an_app_login_reaches_the_agent_desktop(
     # An agent sees masked identifiers only.
     assert all(i.masked for i in context.identities)
     assert "CN00005001" not in str(list(context.identities))
+
+    # PIPL erasure request recorded by the service desk: the customer disappears from the
+    # context service (the processors tombstone it), for every identifier.
+    resp = httpx.post(f"http://127.0.0.1:{desktop}/v1/desktop/events", timeout=10,
+                      headers={"authorization": "Bearer desktop-dev-key"},
+                      json={"type": "erasure_requested", "id": "privacy-5001",
+                            "customer_number": "CN00005001", "occurred_at": int(time.time() * 1000)})
+    assert resp.status_code == 200, resp.text
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            stub.GetCustomerContext(request.__class__(lookup=request.lookup, purpose="erasure_check"),
+                                    timeout=5, metadata=(("authorization", "Bearer dev-agent-token"),))
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                break
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc.details()
+        assert time.monotonic() < deadline, "customer still visible after the erasure request"
+        time.sleep(0.5)
