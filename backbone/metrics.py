@@ -50,6 +50,12 @@ GRPC_VIEW_LAG = Gauge(
 GRPC_VIEW_CUSTOMERS = Gauge(
     "ccb_grpc_view_customers", "Customers held in this instance's query view.",
 )
+FRESHNESS = Histogram(
+    "ccb_freshness_seconds",
+    "End-to-end freshness: event accepted by a connector (ingested_at) → visible in this "
+    "context-service instance's view. One sample per applied snapshot, once caught up.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 GRPC_HANDOFFS = Counter(
     "ccb_grpc_handoffs_total", "Handoff transitions decided by this instance, by outcome.",
     ["outcome"],

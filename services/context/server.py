@@ -72,6 +72,7 @@ class ContextServer:
             Source(settings.topic("handoffs"), self.book.apply_batch,
                    since_ms=int(time.time() * 1000) - lookback_ms),
         ], client_id=f"context-{self.instance}")
+        self.view.is_live = lambda: self.feed.caught_up
         self._events = AsyncPublisher(settings, client_id=f"context-{self.instance}-events",
                                       **{"linger.ms": 0})
         self._audit = AsyncPublisher(settings, client_id=f"context-{self.instance}-audit",

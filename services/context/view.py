@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,9 @@ class ContextView:
     """Customers by id and by identifier; wakes waiters when a customer changes."""
 
     def __init__(self) -> None:
+        # Set by the server to the feed's "caught up" test: snapshots applied after that
+        # are live traffic, whose freshness is measured (start-up replay is not).
+        self.is_live: Callable[[], bool] = lambda: False
         self._customers: dict[str, Entry] = {}
         self._index: dict[IndexKey, frozenset[str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -156,10 +160,23 @@ class ContextView:
         if old is not None and entry.version < old.version:
             return  # never go back in time (a replayed or reordered older snapshot)
         self._customers[customer_id] = entry
+        if self.is_live() and (old is None or entry.version > old.version):
+            self._observe_freshness(data, old)
         if old is not None:
             self._unindex(customer_id, old.index_keys - entry.index_keys)
         for key in entry.index_keys - (old.index_keys if old else frozenset()):
             self._index[key] = self._index.get(key, frozenset()) | {customer_id}
+
+    @staticmethod
+    def _observe_freshness(data: dict[str, Any], old: Entry | None) -> None:
+        """Connector acceptance → visible here, for the newest event this snapshot added."""
+        timeline = data.get("timeline") or ()
+        newest = timeline[0] if timeline else None
+        if not isinstance(newest, dict) or (old is not None and newest.get("event_id") in old.applied):
+            return
+        ingested = newest.get("ingested_at")
+        if isinstance(ingested, int | float) and ingested > 0:
+            metrics.FRESHNESS.observe(max(0.0, time.time() - ingested / 1000))
 
     def _unindex(self, customer_id: str, keys: Iterable[IndexKey]) -> None:
         for key in keys:
