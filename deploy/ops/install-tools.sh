@@ -33,8 +33,10 @@ STRIMZI_VERSION="${STRIMZI_VERSION:-0.45.0}"
 GRPCURL_VERSION="${GRPCURL_VERSION:-v1.9.3}"
 mkdir -p "$BIN" "$SCHEMAS"
 
-export GOBIN="$BIN" GOPATH="$OPS/gopath" GOMODCACHE="$OPS/gopath/pkg/mod" GOFLAGS=-modcacherw
-export GOCACHE="$OPS/gocache"
+# Go's module and build caches are the user's (shared by every clone on the machine, so a
+# CI run after a developer's warms up in seconds); binaries land in .cache/ops/bin.
+export GOBIN="$BIN" GOFLAGS=-modcacherw
+export GOMODCACHE="${GOMODCACHE:-$(go env GOMODCACHE)}" GOCACHE="${GOCACHE:-$(go env GOCACHE)}"
 
 step() {  # step NAME COMMAND...: run it and say how long it took
   local name=$1; shift
