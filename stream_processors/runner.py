@@ -8,6 +8,7 @@ spinner sets it to DEBUG, after which aiokafka and faust build log records per e
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from backbone.settings import Settings
 
@@ -28,6 +29,8 @@ def run_worker(settings: Settings, *, web_port: int | None = None,
 
     from stream_processors.app import create_app
 
+    # faust creates only the last level of its data directory; a fresh clone has none.
+    Path(settings.worker_data_dir).mkdir(parents=True, exist_ok=True)
     app = create_app(settings, web_port=web_port)
 
     @app.task

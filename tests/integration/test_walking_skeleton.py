@@ -57,12 +57,12 @@ def process_factory(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[b
 
 
 def test_an_app_login_reaches_the_agent_desktop_and_an_erasure_removes_it(
-        settings_factory: Callable[..., Settings],
+        tmp_path: Path, settings_factory: Callable[..., Settings],
         process_factory: Callable[..., subprocess.Popen[bytes]]) -> None:
     settings = settings_factory()
     collector, grpc_port = free_port(), free_port()
     worker = process_factory("worker", ["-m", "stream_processors", "worker"], settings,
-                             CCB_WORKER_DATA_DIR=str(Path(settings.worker_data_dir) / settings.topic_prefix))
+                             CCB_WORKER_DATA_DIR=str(tmp_path / "worker-data"))
     service = process_factory("service", ["-m", "services.context"], settings,
                               CCB_GRPC_PORT=str(grpc_port))
     desktop = free_port()
