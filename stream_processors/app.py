@@ -8,6 +8,7 @@ inside its own event's context (the changelog partition is the event's partition
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -29,7 +30,6 @@ from stream_processors.codec import Codecs, dumps, loads
 log = logging.getLogger(__name__)
 _NO_CONTEXT = (ident.UNATTRIBUTED_PREFIX, ident.AMBIGUOUS_PREFIX)
 CONTEXT_FLUSH_S = 0.05  # customer snapshots: at most one per customer per interval
-KPI_FLUSH_S = 0.25      # KPI values and alerts: at most one computation per scope per interval
 
 
 def partition_of(key: bytes, partitions: int = PARTITIONS) -> int:
@@ -98,8 +98,12 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                            key_type=bytes)
     customers = app.Table("customers", default=None, partitions=PARTITIONS,
                           key_type=bytes)
-    kpi_view = app.Table("kpi-view", default=None, partitions=PARTITIONS,
-                         key_type=bytes)
+    # The KPI stage's view (latest partial per source partition, per channel|scope) is
+    # kept in memory, not in a table: the partials carry whole counters, and every owner
+    # of customer partitions re-sends all of its scopes after each rebalance/recovery
+    # (``_rebuild_counters`` marks them dirty), so the view is rebuilt from the log. As a
+    # table it cost a changelog write of every scope's full view per partial (~100 KB).
+    kpi_view: dict[bytes, dict[str, Any]] = {}
     # Interaction memory of the router (routing.remember), keyed by interaction id like
     # its source topic; entries expire MEMORY_TTL_MS of event time after their last change.
     interactions = app.Table("interactions", default=None, partitions=PARTITIONS,
@@ -291,10 +295,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         async for event in stream.events():
             kb: bytes = event.key
             msg = loads(event.value)
-            view = dict(kpi_view.get(kb) or {})
-            view.pop("alerts", None)  # alert state lives in memory (re-announced on restart)
-            view[f"p{msg['p']}"] = {"wm": msg["wm"], "b": msg["b"]}
-            kpi_view[kb] = view
+            kpi_view.setdefault(kb, {})[f"p{msg['p']}"] = {"wm": msg["wm"], "b": msg["b"]}
             dirty_kpis.add(kb)
 
     async def flush_kpis() -> None:
@@ -326,30 +327,31 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                     "at": now, **details}))
             alert_state[kb] = {name: True for name in firing}
 
-    flushing = {"busy": False}
+    # One flush at a time: a commit arriving while a timer is half-way through a batch
+    # waits for that batch, so no output of a committed input is still unsent.
+    flush_lock = asyncio.Lock()
     producer_flush = producer.flush
 
     async def _flush_before_commit() -> None:
         """faust flushes the producer before it commits offsets: publish the coalesced
         outputs first, so a committed input always has its outputs in Kafka."""
-        if not flushing["busy"]:
-            flushing["busy"] = True
-            try:
-                await flush_context()
-                await flush_kpis()
-            finally:
-                flushing["busy"] = False
+        async with flush_lock:
+            await flush_context()
+            await flush_kpis()
         await producer_flush()
 
     producer.flush = _flush_before_commit  # type: ignore[method-assign]
 
     @app.timer(CONTEXT_FLUSH_S)
     async def _flush_context_timer() -> None:
-        await flush_context()
+        async with flush_lock:
+            await flush_context()
 
-    @app.timer(KPI_FLUSH_S)
+    # KPI values and alerts: at most one computation per scope per partials interval.
+    @app.timer(s.kpi_publish_interval_s)
     async def _flush_kpis_timer() -> None:
-        await flush_kpis()
+        async with flush_lock:
+            await flush_kpis()
 
     def _rebuild_counters() -> None:
         """Counters are a cache of the customer table: recompute them after recovery."""
