@@ -153,7 +153,10 @@ class Journey:
         wait = rng.randint(3, 90)
         base = {"Uniqueid": linkedid, "Linkedid": linkedid, "CallerIDNum": c.phone,
                 "Channel": f"SIP/trunk-{linkedid}"}
-        t = [time.time() - 1500]  # the call is over by the time its frames are sent
+        talk = rng.randint(60, 600)
+        # The frames describe a call that ends now (AMI reports it as it happens, and the
+        # live KPI windows count a contact in the minute it started).
+        t = [time.time() - (25 + wait + 4 + talk)]
 
         def at(step: float) -> str:
             t[0] += step
@@ -182,7 +185,6 @@ class Journey:
             frames.append({"Event": "AgentConnect", **base, "Queue": queue,
                            "MemberName": agent, "HoldTime": str(wait), "RingTime": "4",
                            "Timestamp": at(4)})
-            talk = rng.randint(60, 600)
             if rng.random() < 0.15:
                 frames.append({"Event": "BlindTransfer", "Result": "Success",
                                "TransfererUniqueid": f"{linkedid}-a",
