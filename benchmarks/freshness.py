@@ -82,9 +82,22 @@ async def offer(args: argparse.Namespace, collector: int, grpc_port: int) -> Non
             logins = [{"type": "identify", "messageId": f"login-{i}-{args.run}", "userId": f"u{i}",
                        "anonymousId": f"a{i}", "traits": {"customer_number": f"CN{i:08d}"}}
                       for i in range(start, start + 100)]
-            (await client.post(f"http://127.0.0.1:{collector}/v1/batch",
-                               json={"batch": logins})).raise_for_status()
-        await asyncio.sleep(5)
+            resp = await client.post(f"http://127.0.0.1:{collector}/v1/batch",
+                                     json={"batch": logins})
+            resp.raise_for_status()
+        # Wait until the warm-up has been processed (the last login is visible), so the
+        # measurement starts with no backlog.
+        last = pb.GetCustomerContextRequest(
+            lookup=pb.CustomerLookup(identifier=pb.IdentifierKey(type="APP_USER",
+                                                                  value=f"u{customers - 1}")),
+            purpose="freshness_benchmark",
+            min_freshness=pb.Watermark(event_ids=[resp.json()["event_ids"][-1]]))
+        for _ in range(120):
+            try:
+                await stub.GetCustomerContext(last, timeout=5, metadata=md)
+                break
+            except grpc.aio.AioRpcError:
+                await asyncio.sleep(0.5)
         print(f"offering {args.rate:.0f} events/s for {args.seconds}s "
               f"(batches of {batch_size}, {customers} customers)")
         t0 = time.perf_counter()
