@@ -170,13 +170,7 @@ def main() -> int:
             p.terminate()
         for p in procs:
             p.wait(20)
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient(settings.kafka_common())
-        doomed = [t for t in admin.list_topics(timeout=10).topics
-                  if t.startswith(settings.topic_prefix)]
-        if doomed:
-            admin.delete_topics(doomed)
+        topics.delete_prefixed(settings)
     print(f"logs in {logs}")
     return 0
 

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 
 from backbone.serde import registry_client
 from backbone.settings import Settings
-from deploy.stack.topics import ensure_topics
+from deploy.stack.topics import delete_prefixed, ensure_topics
 from stream_processors.codec import EventDecoder
 from stream_processors.synthetic import workload
 from tests.integration.stream_processors import harness as h
@@ -84,19 +84,6 @@ def state_bytes(settings: Settings) -> tuple[float, float]:
     return statistics.mean(vals), vals[int(len(vals) * 0.95)]
 
 
-def delete_topics(settings: Settings, prefixes: list[str]) -> None:
-    """Drop every topic the run created (inputs, stage topics, faust changelogs): the
-    shared broker has a limited number of open files."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient(settings.kafka_common())
-    doomed = [t for t in admin.list_topics(timeout=10).topics
-              if any(t.startswith(p) for p in prefixes)]
-    for fut in (admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ()):
-        try:
-            fut.result()
-        except Exception:  # noqa: BLE001 - already gone: nothing to clean
-            pass
 
 
 def main() -> int:
@@ -121,7 +108,7 @@ def main() -> int:
             if workers == 1:
                 results["bytes"] = state_bytes(settings)
     finally:
-        delete_topics(Settings(), prefixes)
+        delete_prefixed(Settings(), prefixes)
     mean_b, p95_b = results["bytes"]
     print(f"events: {len(evs)} input events, {args.customers} customers "
           f"(each input event becomes ~2-3 stage records)")

@@ -42,9 +42,7 @@ def settings_factory(stack: Settings) -> Iterator[Callable[..., Settings]]:
     are deleted afterwards so a long test run does not pile thousands of partitions on the
     single local broker.
     """
-    from confluent_kafka.admin import AdminClient
-
-    from deploy.stack.topics import ensure_topics
+    from deploy.stack.topics import delete_prefixed, ensure_topics
 
     prefixes: list[str] = []
 
@@ -57,15 +55,7 @@ def settings_factory(stack: Settings) -> Iterator[Callable[..., Settings]]:
 
     yield make
     if prefixes:
-        admin = AdminClient(stack.kafka_common())
-        doomed = [t for t in admin.list_topics(timeout=10).topics
-                  if any(t.startswith(p) for p in prefixes)]
-        if doomed:
-            for fut in admin.delete_topics(doomed, operation_timeout=30).values():
-                try:
-                    fut.result()
-                except Exception:  # already gone: nothing to clean
-                    pass
+        delete_prefixed(stack, prefixes)
 
 
 @pytest.fixture

@@ -31,3 +31,26 @@ def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOGUE) -> 
                 continue
             raise StackError(f"creating topic {name} failed: {exc}") from exc
     return created
+
+
+def delete_prefixed(settings: Settings, prefixes: list[str] | None = None) -> list[str]:
+    """Delete every topic whose name starts with one of ``prefixes`` (default: the
+    settings' own prefix), faust changelogs included; returns what was deleted.
+
+    Tests and benchmarks use a fresh prefix per run and call this afterwards: the single
+    local broker holds several open files per partition and would otherwise run out.
+    """
+    wanted = prefixes if prefixes is not None else [settings.topic_prefix]
+    if not all(wanted):
+        raise StackError("refusing to delete topics for an empty prefix")
+    admin = AdminClient(settings.kafka_common())
+    doomed = [t for t in admin.list_topics(timeout=10).topics
+              if any(t.startswith(p) for p in wanted)]
+    deleted = []
+    for name, fut in (admin.delete_topics(doomed, operation_timeout=30).items() if doomed else ()):
+        try:
+            fut.result()
+            deleted.append(name)
+        except KafkaException:  # already gone
+            continue
+    return deleted

@@ -6,11 +6,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from backbone.settings import Settings
 from backbone.topics import by_name
+from deploy.stack.topics import delete_prefixed
 from services.context.server import ContextServer
 from tests.integration.services.support import FakeClock, SnapshotWriter
 
@@ -53,20 +52,9 @@ def ctx_settings() -> Iterator[Settings]:
                         handoff_expiry_grace_s=5.0, handoff_find_wait_s=1.0)
     ensure_topics(settings, SERVICE_TOPICS)
     yield settings
-    delete_topics(settings)
+    delete_prefixed(settings)
 
 
-def delete_topics(settings: Settings) -> None:
-    """Remove every topic with this test's prefix (best effort)."""
-    admin = AdminClient(settings.kafka_common())
-    try:
-        names = [t for t in admin.list_topics(timeout=10).topics
-                 if t.startswith(settings.topic_prefix)]
-        if names:
-            for future in admin.delete_topics(names, operation_timeout=30).values():
-                future.result()
-    except KafkaException:
-        pass
 
 
 @pytest.fixture

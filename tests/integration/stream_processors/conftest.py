@@ -12,21 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from backbone.settings import Settings
+from deploy.stack.topics import delete_prefixed
 from tests.integration.stream_processors.harness import WorkerProcess
-
-
-def _delete_topics(settings: Settings) -> None:
-    admin = AdminClient(settings.kafka_common())
-    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
-    if names:
-        for fut in admin.delete_topics(names, operation_timeout=30).values():
-            try:
-                fut.result()
-            except Exception:  # noqa: S110 - best-effort cleanup
-                pass
 
 
 @pytest.fixture
@@ -43,4 +32,4 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[[Settings], WorkerProces
         w.stop()
     if os.environ.get("CCB_TEST_KEEP_TOPICS") != "1":
         for prefix in {w.settings.topic_prefix for w in started}:
-            _delete_topics(next(w.settings for w in started if w.settings.topic_prefix == prefix))
+            delete_prefixed(next(w.settings for w in started if w.settings.topic_prefix == prefix))
