@@ -162,6 +162,24 @@ class _WriterCompiler:
         self.emit(indent, f"{n} = len({expr})")
         self.emit(indent, f"out += _Z[{n}] if {n} < 64 else _long({n})")
 
+    def varint(self, indent: int, expr: str) -> None:
+        """A long inlined: zigzag, range check, 7 bits per byte straight into ``out``."""
+        z = self.var("z")
+        self.emit(indent, f"if not -_INT64 <= {expr} < _INT64: _long({expr})")  # raises
+        self.emit(indent, f"{z} = ({expr} << 1) ^ ({expr} >> 63)")
+        self.emit(indent, f"while {z} > 127:")
+        self.emit(indent + 1, f"out.append(({z} & 127) | 128)")
+        self.emit(indent + 1, f"{z} >>= 7")
+        self.emit(indent, f"out.append({z})")
+
+    def bind(self, indent: int, expr: str) -> str:
+        """``expr`` as a plain name, assigning it first when it is a lookup."""
+        if expr.isidentifier():
+            return expr
+        name = self.var("v")
+        self.emit(indent, f"{name} = {expr}")
+        return name
+
     def write(self, schema: Any, expr: str, indent: int) -> None:  # noqa: C901, PLR0912
         schema = self.resolve(schema)
         if isinstance(schema, list):
@@ -176,13 +194,12 @@ class _WriterCompiler:
             self.length(indent, b)
             self.emit(indent, f"out += {b}")
         elif kind == "bytes":
-            b = self.var("b")
-            self.emit(indent, f"{b} = {expr}")
+            b = self.bind(indent, expr)
             self.emit(indent, f"if not isinstance({b}, bytes | bytearray): raise TypeError('bytes')")
             self.length(indent, b)
             self.emit(indent, f"out += {b}")
         elif kind in ("long", "int"):
-            self.emit(indent, f"out += _long({expr})")
+            self.varint(indent, self.bind(indent, expr))
         elif kind == "boolean":
             self.emit(indent, f"out += b'\\x01' if {expr} else b'\\x00'")
         elif kind == "double":
@@ -193,22 +210,22 @@ class _WriterCompiler:
             table = self.const("enum", {s: _long(i) for i, s in enumerate(schema["symbols"])})
             self.emit(indent, f"out += {table}[{expr}]")
         elif kind == "fixed":
-            self.emit(indent, f"if len({expr}) != {schema['size']}: raise ValueError('fixed size')")
-            self.emit(indent, f"out += {expr}")
+            value = self.bind(indent, expr)
+            self.emit(indent, f"if len({value}) != {schema['size']}: raise ValueError('fixed')")
+            self.emit(indent, f"out += {value}")
         elif kind == "record":
-            rec = self.var("r")
-            self.emit(indent, f"{rec} = {expr}")
+            rec = self.bind(indent, expr)
             for field in schema["fields"]:
-                value = self.var("v")
-                if "default" in field:
+                if "default" in field and field["default"] is None:
+                    value = f"{rec}.get({field['name']!r})"
+                elif "default" in field:
                     default = self.const("default", field["default"])
-                    self.emit(indent, f"{value} = {rec}.get({field['name']!r}, {default})")
+                    value = f"{rec}.get({field['name']!r}, {default})"
                 else:
-                    self.emit(indent, f"{value} = {rec}[{field['name']!r}]")
+                    value = f"{rec}[{field['name']!r}]"
                 self.write(field["type"], value, indent)
         elif kind in ("array", "map"):
-            seq, item = self.var("s"), self.var("i")
-            self.emit(indent, f"{seq} = {expr}")
+            seq, item = self.bind(indent, expr), self.var("i")
             self.emit(indent, f"if {seq}:")
             self.emit(indent + 1, f"out += _long(len({seq}))")
             if kind == "array":
@@ -226,8 +243,7 @@ class _WriterCompiler:
     def union(self, branches: list[Any], expr: str, indent: int) -> None:
         names = [b if isinstance(b, str) else b.get("name", b["type"]) for b in branches]
         others = [i for i, n in enumerate(names) if n != "null"]
-        value = self.var("u")
-        self.emit(indent, f"{value} = {expr}")
+        value = self.bind(indent, expr)
         if "null" in names:
             self.emit(indent, f"if {value} is None:")
             self.emit(indent + 1, f"out += {_long(names.index('null'))!r}")
@@ -263,13 +279,16 @@ def compile_writer(schema: dict[str, Any] | str) -> Any:
 
     from fastavro import parse_schema
 
-    parsed = parse_schema(json.loads(schema) if isinstance(schema, str) else schema)
+    parsed: dict[str, Any] = parse_schema(  # type: ignore[assignment]
+        json.loads(schema) if isinstance(schema, str) else schema)
+    if not isinstance(parsed, dict):
+        raise SerializationError("compile_writer needs a record schema")
     compiler = _WriterCompiler(dict(parsed.get("__named_schemas", {})))
     compiler.write(parsed, "rec", 1)
     source = "def write(rec):\n    out = bytearray()\n" + "\n".join(compiler.lines) + \
         "\n    return bytes(out)\n"
     namespace: dict[str, Any] = {
-        "_Z": _ZIGZAG_SMALL, "_long": _long, "_double": struct.Struct("<d").pack,
+        "_Z": _ZIGZAG_SMALL, "_long": _long, "_INT64": _INT64, "_double": struct.Struct("<d").pack,
         "_float": struct.Struct("<f").pack, **compiler.consts,
     }
     exec(compile(source, f"<avro writer {parsed.get('name', '?')}>", "exec"), namespace)  # noqa: S102
@@ -293,6 +312,7 @@ class FastAvroEncoder:
         self._auto_register = auto_register
         self._schema = latest_schema(name)
         self._write = compile_writer(self._schema)
+        self._parsed: Any = None
         self._headers: dict[str, bytes] = {}
 
     def header(self, topic: str) -> bytes:
@@ -306,21 +326,42 @@ class FastAvroEncoder:
         schema = Schema(self._schema.strip(), "AVRO")  # exactly what AvroSerializer registers
         try:
             if self._auto_register:
-                schema_id = self._client.register_schema(subject, schema)
+                schema_id: int | None = self._client.register_schema(subject, schema)
             else:
                 schema_id = self._client.lookup_schema(subject, schema).schema_id
         except _RegistryError as exc:
             raise SchemaRegistryError(f"registry refused {self.name} for {topic}: {exc}") from exc
+        if schema_id is None:
+            raise SchemaRegistryError(f"registry gave no schema id for {subject}")
         header = self._headers[topic] = b"\x00" + int(schema_id).to_bytes(4, "big")
         return header
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        """The Avro body alone (no header)."""
+        """The Avro body alone (no header).
+
+        What the compiled writer does not take (a union record without ``"-type"``, a
+        datetime for a timestamp...) goes through fastavro, which decides: the encoder
+        accepts exactly what ``AvroSerde`` accepts, only the common shape is fast.
+        """
         try:
             data: bytes = self._write(record)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            raise SerializationError(f"cannot encode {self.name}: {exc!r}") from exc
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            return self._fastavro(record)
         return data
+
+    def _fastavro(self, record: dict[str, Any]) -> bytes:
+        import io
+
+        from fastavro import parse_schema, schemaless_writer
+
+        if self._parsed is None:
+            self._parsed = parse_schema(json.loads(self._schema))
+        out = io.BytesIO()
+        try:
+            schemaless_writer(out, self._parsed, record)
+        except Exception as exc:  # fastavro raises a zoo of types on bad records
+            raise SerializationError(f"cannot encode {self.name}: {exc}") from exc
+        return out.getvalue()
 
     def serialize(self, topic: str, record: dict[str, Any]) -> bytes:
         return self.header(topic) + self.encode(record)

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from backbone.errors import ValidationError
-from backbone.models import Channel, InteractionEvent
+from backbone.models import Channel
 from backbone.settings import Settings
 from connectors import clock, openapi
 from connectors.base import Pipeline
@@ -35,6 +35,7 @@ from connectors.http import (
 from connectors.http import (
     create_app as create_base_app,
 )
+from connectors.records import Prepared
 from connectors.segment import SegmentMapper
 
 NAME = "app_web"
@@ -60,7 +61,7 @@ async def _collect(request: web.Request, messages: list[Any], body: dict[str, An
     mapper = SegmentMapper(pipeline)
     received = clock.now_ms()
     pipeline.received(len(messages))
-    events: list[InteractionEvent] = []
+    events: list[Prepared] = []
     rejected: list[tuple[int, ValidationError, Any]] = []
     for index, msg in enumerate(messages):
         try:

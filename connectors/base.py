@@ -70,6 +70,11 @@ class Pipeline:
     async def start(self) -> None:
         if self._own_publisher:
             await self.publisher.start()
+        try:  # ask the registry for the schema id now rather than on the first event
+            await asyncio.to_thread(lambda: self._header)
+        except BackboneError as exc:
+            log.warning("%s: schema id not known yet (%s); retried on the first event",
+                        self.name, exc)
 
     async def stop(self) -> None:
         if self._own_publisher:
@@ -237,16 +242,24 @@ class Pipeline:
                 fut.add_done_callback(_observe)
             raise
         self._in_flight.inc(len(futures))
+        # Await each future in turn (acks arrive in batches, so most are done already):
+        # much cheaper per event than gather + wait_for, same outcome.
+        failure: Exception | None = None
         try:
-            results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
-                                             timeout_s or self.settings.publish_timeout_s)
+            async with asyncio.timeout(timeout_s or self.settings.publish_timeout_s):
+                for fut in futures:
+                    try:
+                        await fut
+                    except Exception as exc:  # noqa: BLE001 - the first one is raised below
+                        failure = failure or exc
         except TimeoutError as exc:
+            for fut in futures:
+                fut.add_done_callback(_observe)
             raise PublishError("Kafka did not acknowledge in time; retry later") from exc
         finally:
             self._in_flight.dec(len(futures))
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        if failure is not None:
+            raise failure
         self._published.inc(len(events))
         self._ack_latency.observe(time.perf_counter() - started)
         return [e.event_id for e in events]

@@ -23,17 +23,11 @@ from typing import Any, Generic, TypeVar
 
 from backbone import vocabulary as v
 from backbone.errors import ValidationError
-from backbone.models import (
-    Actor,
-    ActorKind,
-    CallPayload,
-    Channel,
-    Identifier,
-    InteractionEvent,
-    Organisation,
-)
+from backbone.models import ActorKind, Channel
+from connectors import records as rec
 from connectors.ami import Frame
 from connectors.base import Pipeline
+from connectors.records import Prepared, Record
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -69,8 +63,10 @@ def _int(frame: Frame, key: str) -> int | None:
         return None
 
 
-CUSTOMER = Actor(kind=ActorKind.CUSTOMER)
-SYSTEM = Actor(kind=ActorKind.SYSTEM)
+CUSTOMER = rec.actor(ActorKind.CUSTOMER.value)
+SYSTEM = rec.actor(ActorKind.SYSTEM.value)
+AGENT = rec.actor(ActorKind.AGENT.value)
+PHONE = Channel.PHONE.value
 
 
 class CallMapper:
@@ -80,9 +76,9 @@ class CallMapper:
         self.p = pipeline
         # A call's caller, queues and agents repeat on every event: build each value once
         # (the HMAC of the caller's number is most of the per-event cost otherwise).
-        self._callers: Bounded[str, list[Identifier]] = Bounded(10_000)
-        self._queues: Bounded[str, Organisation] = Bounded(1_000)
-        self._agents: Bounded[str | None, Actor] = Bounded(10_000)
+        self._callers: Bounded[str, list[Record]] = Bounded(10_000)
+        self._queues: Bounded[str, Record] = Bounded(1_000)
+        self._agents: Bounded[str | None, Record] = Bounded(10_000)
         self._linked: Bounded[str, str] = Bounded()
         self._hold_started: Bounded[str, float] = Bounded()
         self._hold_total: Bounded[str, float] = Bounded()
@@ -104,39 +100,39 @@ class CallMapper:
         self._seen[base] = n + 1
         return f"{base}#{n}"
 
-    def _caller(self, number: str) -> list[Identifier]:
+    def _caller(self, number: str) -> list[Record]:
         idents = self._callers.get(number)
         if idents is None:
-            phone = self.p.phone(number)
+            phone = self.p.phone_record(number)
             idents = self._callers[number] = [phone] if phone else []
         return idents
 
-    def _queue(self, queue: str) -> Organisation:
+    def _queue(self, queue: str) -> Record:
         org = self._queues.get(queue)
         if org is None:
-            org = self._queues[queue] = Organisation(queue=queue)
+            org = self._queues[queue] = rec.organisation(queue=queue)
         return org
 
-    def _agent(self, agent: str | None) -> Actor:
+    def _agent(self, agent: str | None) -> Record:
         actor = self._agents.get(agent)
         if actor is None:
-            actor = self._agents[agent] = Actor(kind=ActorKind.AGENT, id=agent)
+            actor = self._agents[agent] = rec.actor(ActorKind.AGENT.value, agent)
         return actor
 
     def _event(self, event_type: str, frame: Frame, *, uniqueid: str, linkedid: str,
-               extra: str = "", actor: Actor | None = None,
-               payload: dict[str, Any] | None = None, **fields: Any) -> InteractionEvent:
+               extra: str = "", actor: Record | None = None,
+               payload: dict[str, Any] | None = None, **fields: Any) -> Prepared:
         caller = frame.get("CallerIDNum", "") if uniqueid == linkedid else ""
         queue = frame.get("Queue") or None
-        return self.p.event(
+        return self.p.record(
             event_type=event_type, source_system=SOURCE,
             source_event_id=self._source_id(uniqueid, frame.get("Event", ""), frame, extra),
-            occurred_at=self._occurred(frame), channel=Channel.PHONE,
+            occurred_at=self._occurred(frame), channel=PHONE,
             interaction_id=f"call:{linkedid}",
-            identifiers=self._caller(caller) if caller else [],
+            identifiers=self._caller(caller) if caller else (),
             actor=actor or CUSTOMER,
             organisation=self._queue(queue) if queue else None,
-            payload=CallPayload(linkedid=linkedid, uniqueid=uniqueid, **(payload or {})),
+            payload=rec.call_payload(linkedid=linkedid, uniqueid=uniqueid, **(payload or {})),
             **fields)
 
     def _ids(self, frame: Frame) -> tuple[str, str]:
@@ -148,7 +144,7 @@ class CallMapper:
         return uniqueid, linkedid
 
     # -- abandons held back until we know whether it was a timeout --------------------
-    def _flush_abandon(self, uniqueid: str, timeout: bool) -> list[InteractionEvent]:
+    def _flush_abandon(self, uniqueid: str, timeout: bool) -> list[Prepared]:
         pending = self._abandons.pop(uniqueid, None)
         if pending is None:
             return []
@@ -161,14 +157,14 @@ class CallMapper:
                 "original_position": _int(frame, "OriginalPosition"),
                 "wait_s": _float(frame, "HoldTime"), "timeout": timeout})]
 
-    def expire(self, now: float | None = None) -> list[InteractionEvent]:
+    def expire(self, now: float | None = None) -> list[Prepared]:
         """Abandons whose QUEUESTATUS never came are real abandons after the grace time."""
         current = time.monotonic() if now is None else now
         late = [u for u, (_, seen) in self._abandons.items() if current - seen > ABANDON_GRACE_S]
         return [e for u in late for e in self._flush_abandon(u, timeout=False)]
 
     # -- mapping ---------------------------------------------------------------------
-    def map(self, frame: Frame) -> list[InteractionEvent]:  # noqa: C901 - one table of events
+    def map(self, frame: Frame) -> list[Prepared]:  # noqa: C901 - one table of events
         name = frame.get("Event", "")
         out = self.expire() if self._abandons else []
         if name in ("BlindTransfer", "AttendedTransfer"):
@@ -241,7 +237,7 @@ class CallMapper:
                         "DestinationContext", "StartTime", "AnswerTime", "EndTime")}))
         return out
 
-    def _transfer(self, name: str, frame: Frame) -> list[InteractionEvent]:
+    def _transfer(self, name: str, frame: Frame) -> list[Prepared]:
         if frame.get("Result", "Success") != "Success":
             return []
         if name == "BlindTransfer":
@@ -257,7 +253,7 @@ class CallMapper:
             raise ValidationError(f"{name} without transferer ids", code="missing_field",
                                   field="TransfererUniqueid")
         return [self._event(v.CALL_TRANSFERRED, frame, uniqueid=uniqueid, linkedid=linkedid,
-                            actor=Actor(kind=ActorKind.AGENT),
+                            actor=AGENT,
                             payload={"transfer_to": target[:64]})]
 
 

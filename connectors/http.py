@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -34,15 +34,22 @@ STATUS_BY_CODE = {
 }
 
 
+def json_response(body: Any, *, status: int = 200,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    """``web.json_response`` with orjson (several times faster than json for id lists)."""
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers,
+                        content_type="application/json")
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None,
                    headers: dict[str, str] | None = None, **extra: Any) -> web.Response:
     body = {"error": {"code": code, "message": message, "field": field}} | extra
-    return web.json_response(body, status=status, headers=headers)
+    return json_response(body, status=status, headers=headers)
 
 
 def accepted(event_ids: list[str], **extra: Any) -> web.Response:
     """The success answer: ids double as read-your-writes watermarks for the context API."""
-    return web.json_response({"success": True, "event_ids": event_ids} | extra)
+    return json_response({"success": True, "event_ids": event_ids} | extra)
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -60,15 +67,12 @@ def decode_utf8(raw: bytes) -> str:
         raise ValidationError("body is not valid UTF-8", code="invalid_utf8") from exc
 
 
-def _no_constants(name: str) -> float:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(raw: bytes) -> Any:
-    text = decode_utf8(raw)
+    """Strict JSON (no NaN/Infinity, no lone surrogates, 64-bit integers) via orjson."""
     try:
-        return json.loads(text, parse_constant=_no_constants)
-    except (ValueError, RecursionError) as exc:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        decode_utf8(raw)  # invalid UTF-8 gets its own code
         raise ValidationError(f"malformed JSON: {str(exc)[:200]}", code="malformed_json") from exc
 
 

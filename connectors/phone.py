@@ -14,12 +14,12 @@ import logging
 from collections import deque
 
 from backbone.errors import BackpressureError, PublishError, ValidationError
-from backbone.models import InteractionEvent
 from backbone.settings import Settings
 from connectors import metrics as m
 from connectors.ami import AmiClient, Frame
 from connectors.base import Pipeline
 from connectors.calls import CallMapper
+from connectors.records import Prepared
 
 log = logging.getLogger(__name__)
 NAME = "phone"
@@ -33,13 +33,16 @@ class PhoneConnector:
         self.pipeline = pipeline or Pipeline(settings, NAME)
         self.mapper = CallMapper(self.pipeline)
         self.window = window
-        self._pending: deque[tuple[InteractionEvent, asyncio.Future[int]]] = deque()
+        self._pending: deque[tuple[Prepared, asyncio.Future[int]]] = deque()
         self.acked: int = 0
         self.client = AmiClient(host or settings.ami_host, port or settings.ami_port,
                                 settings.ami_username, settings.ami_secret.get_secret_value(),
                                 self.handle)
-        self._in_flight = m.IN_FLIGHT.labels(NAME)
+        # Read at scrape time: no gauge update per event.
+        m.IN_FLIGHT.labels(NAME).set_function(lambda: len(self._pending))
         self._published = m.PUBLISHED.labels(NAME)
+        self._unmapped = m.IGNORED.labels(NAME, "unmapped")
+        self._refused = m.REFUSED.labels(NAME)
 
     async def handle(self, frame: Frame) -> None:
         self.pipeline.received()
@@ -50,23 +53,29 @@ class PhoneConnector:
             await self.pipeline.reject(exc, raw, attributes={"event": frame.get("Event", "")})
             return
         if not events:
-            m.IGNORED.labels(NAME, "unmapped").inc()
+            self._unmapped.inc()
         for event in events:
-            await self._send(event)
+            try:  # the common case without a coroutine per event; _send handles refusals
+                fut = self.pipeline.send(event)
+            except BackpressureError:
+                self._refused.inc()
+                await self._send(event)  # waits and retries until Kafka takes it
+                continue
+            fut.add_done_callback(self._on_ack)
+            self._pending.append((event, fut))
         while len(self._pending) >= self.window:  # stop reading until Kafka catches up
             await self._settle_oldest()
 
-    async def _send(self, event: InteractionEvent) -> None:
+    async def _send(self, event: Prepared) -> None:
         delay = 0.05
         while True:
             try:
                 fut = self.pipeline.send(event)
                 fut.add_done_callback(self._on_ack)
                 self._pending.append((event, fut))
-                self._in_flight.set(len(self._pending))
                 return
             except BackpressureError:  # Kafka down or full: wait, keep the event
-                m.REFUSED.labels(NAME).inc()
+                self._refused.inc()
                 if self._pending:
                     await self._settle_oldest()
                 else:
@@ -89,7 +98,6 @@ class PhoneConnector:
             self._pending.popleft()
             await asyncio.sleep(0.2)
             await self._send(event)
-        self._in_flight.set(len(self._pending))
 
     async def drain(self) -> None:
         while self._pending:

@@ -21,21 +21,12 @@ from typing import Any
 
 from backbone import vocabulary as v
 from backbone.errors import ValidationError
-from backbone.models import (
-    Actor,
-    ActorKind,
-    Channel,
-    ChatPayload,
-    ComplaintPayload,
-    DigitalPayload,
-    Identifier,
-    IdentifierType,
-    InteractionEvent,
-    SurveyPayload,
-)
+from backbone.models import ActorKind, Channel, IdentifierType
 from connectors import clock
+from connectors import records as rec
 from connectors.base import Pipeline
 from connectors.http import require_object, require_str
+from connectors.records import Prepared, Record
 
 TYPES = frozenset({"identify", "track", "page", "screen", "alias", "group"})
 CHAT_EVENTS = {
@@ -57,7 +48,10 @@ SENSITIVE_KEYS = frozenset({
     "message", "body", "content", "account", "account_number",
 })
 MAX_PROPERTIES = 50
-CUSTOMER = Actor(kind=ActorKind.CUSTOMER)
+CUSTOMER = rec.actor(ActorKind.CUSTOMER.value)
+EVENT_TYPES = {"identify": v.DIGITAL_IDENTIFY, "page": v.DIGITAL_PAGE,
+               "screen": v.DIGITAL_SCREEN, "alias": v.DIGITAL_ALIAS,
+               "group": v.DIGITAL_TRACK, "track": v.DIGITAL_TRACK}
 
 
 def _prop_str(value: object) -> str | None:
@@ -84,7 +78,8 @@ def _safe_properties(props: dict[str, Any]) -> dict[str, str]:
 
 
 class SegmentMapper:
-    """Maps one Segment message, for one source (app or web), to an ``InteractionEvent``."""
+    """Maps one Segment message, for one source (app or web), to an encoded canonical event
+    (:class:`~connectors.records.Prepared`; attribute access gives the pydantic view)."""
 
     def __init__(self, pipeline: Pipeline):
         self.p = pipeline
@@ -104,7 +99,7 @@ class SegmentMapper:
                                   now=received_ms)
 
     def map(self, raw: object, channel: Channel, *, sent_at: object, received_ms: int,
-            msg_type: str | None = None) -> InteractionEvent:
+            msg_type: str | None = None) -> Prepared:
         msg = require_object(raw, "message")
         kind = msg_type or require_str(msg, "type")
         if kind not in TYPES:
@@ -125,9 +120,7 @@ class SegmentMapper:
         anon_type = IdentifierType.DEVICE if app else IdentifierType.COOKIE
         device = require_object(context.get("device") or {}, "context.device")
         name = kind
-        event_type = {"identify": v.DIGITAL_IDENTIFY, "page": v.DIGITAL_PAGE,
-                      "screen": v.DIGITAL_SCREEN, "alias": v.DIGITAL_ALIAS,
-                      "group": v.DIGITAL_TRACK, "track": v.DIGITAL_TRACK}[kind]
+        event_type = EVENT_TYPES[kind]
         if kind == "track":
             name = require_str(msg, "event") or ""
         elif kind in ("page", "screen"):
@@ -136,21 +129,22 @@ class SegmentMapper:
         login = (kind == "identify" and user_id is not None and anon_id is not None) or (
             kind == "track" and lowered in LOGIN_EVENTS and user_id is not None)
         # Built verified only at login, so the trust rule never has to copy them back.
-        idents: list[Identifier | None] = [
-            self.p.opaque(user_type, user_id, verified=login),
-            self.p.opaque(anon_type, anon_id, verified=login),
+        opaque = self.p.opaque_record
+        idents: list[Record | None] = [
+            opaque(user_type, user_id, verified=login),
+            opaque(anon_type, anon_id, verified=login),
         ]
         if app and device.get("id") and device.get("id") != anon_id:
-            idents.append(self.p.opaque(IdentifierType.DEVICE, device.get("id"), verified=login))
+            idents.append(opaque(IdentifierType.DEVICE, device.get("id"), verified=login))
         if login:
             event_type = v.DIGITAL_LOGIN
             number = traits.get("customer_number") or traits.get("customerNumber")
-            idents.append(self.p.opaque(IdentifierType.CUSTOMER_NUMBER, number, verified=True))
+            idents.append(opaque(IdentifierType.CUSTOMER_NUMBER, number, verified=True))
             if isinstance(traits.get("phone"), str):
-                idents.append(self.p.phone(traits["phone"], verified=True))
+                idents.append(self.p.phone_record(traits["phone"], verified=True))
         if kind == "alias":
             previous = require_str(msg, "previousId")
-            idents.append(self.p.opaque(user_type, previous))
+            idents.append(opaque(user_type, previous))
 
         session = (require_str(props, "session_id", "properties.", required=False)
                    or require_str(context, "session_id", "context.", required=False))
@@ -158,7 +152,7 @@ class SegmentMapper:
         interaction = f"{channel.value.lower()}:session:{session}" if session else \
             f"{channel.value.lower()}:{who}"
         fields: dict[str, Any] = {
-            "channel": channel, "interaction_id": interaction,
+            "channel": channel.value, "interaction_id": interaction,
             "actor": CUSTOMER,
             "reason": require_str(props, "reason", "properties.", required=False, max_len=64),
             "correlation_id": require_str(props, "correlation_id", "properties.",
@@ -170,12 +164,11 @@ class SegmentMapper:
             chat_id = require_str(props, "chat_id", "properties.")
             agent = require_str(props, "agent", "properties.", required=False)
             fields["interaction_id"] = f"webchat:{chat_id}"
-            fields["channel"] = channel
             if event_type == v.CHAT_AGENT_JOINED and agent:
-                fields["actor"] = Actor(kind=ActorKind.AGENT, id=agent)
+                fields["actor"] = rec.actor(ActorKind.AGENT.value, agent)
             text = props.get("text") if isinstance(props.get("text"), str) else None
             wait = props.get("wait_s")
-            fields["payload"] = ChatPayload(
+            fields["payload"] = rec.chat_payload(
                 session_id=str(chat_id), agent=agent, msg_type="text" if text else None,
                 msg_id=require_str(props, "message_id", "properties.", required=False),
                 text=text, wait_s=float(wait) if _number(wait) else None)  # type: ignore[arg-type]
@@ -185,19 +178,19 @@ class SegmentMapper:
         elif kind == "track" and lowered in COMPLAINT_EVENTS:
             event_type = COMPLAINT_EVENTS[lowered]
             due = props.get("due_at")
-            fields["payload"] = ComplaintPayload(
+            fields["payload"] = rec.complaint_payload(
                 complaint_id=require_str(props, "complaint_id", "properties.") or "",
                 status=lowered.split()[-1],
                 category=require_str(props, "category", "properties.", required=False),
                 due_at=clock.parse_ms(due, "properties.due_at") if due is not None else None)
         else:
-            fields["payload"] = DigitalPayload(
+            fields["payload"] = rec.digital_payload(
                 name=name[:200], session_id=session,
                 screen=name[:200] if kind in ("page", "screen") else None,
                 outcome=_prop_str(props.get("outcome") or props.get("status")),
                 error_code=_prop_str(props.get("error_code") or props.get("errorCode")),
                 properties=_safe_properties(props))
-        return self.p.event(event_type=event_type,
+        return self.p.record(event_type=event_type,
                             source_system=f"segment-{channel.value.lower()}",
                             source_event_id=message_id or "", occurred_at=occurred,
                             identifiers=idents, **fields)
@@ -208,7 +201,7 @@ def _number(value: object) -> bool:
             and math.isfinite(value) and 0 <= value < 10_000_000)
 
 
-def _survey(props: dict[str, Any]) -> SurveyPayload:
+def _survey(props: dict[str, Any]) -> Record:
     kind = str(props.get("kind", "CSAT")).upper()
     if kind not in ("CSAT", "NPS"):
         raise ValidationError("properties.kind must be CSAT or NPS", code="invalid_field",
@@ -219,6 +212,6 @@ def _survey(props: dict[str, Any]) -> SurveyPayload:
             isinstance(scale, int) and 0 < scale <= 10 and 0 <= score <= scale):
         raise ValidationError("properties.score must be an integer within the scale",
                               code="invalid_field", field="properties.score")
-    return SurveyPayload(kind=kind, score=score, scale_max=scale,  # type: ignore[arg-type]
-                         about_interaction_id=require_str(
-                             props, "about_interaction_id", "properties.", required=False))
+    return rec.survey_payload(kind=kind, score=score, scale_max=scale,
+                              about_interaction_id=require_str(
+                                  props, "about_interaction_id", "properties.", required=False))
