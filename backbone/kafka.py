@@ -48,6 +48,9 @@ class AsyncPublisher:
         self._in_flight = 0
         self._down_since: float | None = None
         self._in_flight_gauge = metrics.PRODUCER_IN_FLIGHT.labels(client_id)
+        # Labelled children cached per topic: .labels() costs ~1 µs per call (BRIEF §9).
+        self._acked: dict[str, Any] = {}
+        self._latency: dict[str, Any] = {}
         self._up_gauge = metrics.BROKER_UP.labels(client_id)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -148,8 +151,12 @@ class AsyncPublisher:
         for fut, err, offset, topic, started in done:
             self._in_flight -= 1
             if err is None:
-                metrics.PRODUCED.labels(topic, "acked").inc()
-                metrics.PUBLISH_LATENCY.labels(topic).observe(now - started)
+                acked = self._acked.get(topic)
+                if acked is None:
+                    acked = self._acked[topic] = metrics.PRODUCED.labels(topic, "acked")
+                    self._latency[topic] = metrics.PUBLISH_LATENCY.labels(topic)
+                acked.inc()
+                self._latency[topic].observe(now - started)
                 self._down_since = None
                 self._up_gauge.set(1)
                 if not fut.done():
