@@ -19,6 +19,7 @@ from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from backbone.errors import BackboneError
+from backbone.metrics import DEAD_LETTERS
 from backbone.settings import Settings
 from backbone.topics import PARTITIONS
 from stream_processors import alerts as alert_rules
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     async def dead(event: faust.EventT, stage: str, reason: str, exc: Exception) -> None:
         msg = event.message
         gauges.PROCESSED.labels(stage, f"dead_letter:{reason}").inc()
+        DEAD_LETTERS.labels(f"processor.{stage}", reason).inc()  # the shared SLO series
         try:
             value = codecs.dead_letter(dead_t.get_topic_name(), source=f"processor.{stage}",
                                        reason=reason, raw=msg.value, detail=str(exc),
