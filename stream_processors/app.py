@@ -24,7 +24,7 @@ from backbone.settings import Settings
 from backbone.topics import PARTITIONS
 from stream_processors import alerts as alert_rules
 from stream_processors import customer as customer_rules
-from stream_processors import gauges, kpis, resolver, routing, snapshot
+from stream_processors import gauges, kpis, lag, resolver, routing, snapshot
 from stream_processors import identity as ident
 from stream_processors.codec import Codecs, dumps, loads
 
@@ -390,6 +390,19 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             for scope in scopes:
                 await emit(partials_t, scope.encode(), dumps({
                     "p": p, "wm": part.watermark, "b": part.scope_partial(scope, horizon)}))
+
+    group = s.topic(s.worker_app_name)
+    sources = frozenset(t.get_topic_name() for t in (interactions_t, handoffs_t, identity_cmds_t,
+                                                     customer_cmds_t, partials_t))
+
+    @app.timer(5.0)
+    async def _consumer_lag() -> None:
+        if not (app.rebalancing or app.in_recovery):
+            await lag.observe(app, group, sources)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust stubs want a sync receiver
+    async def _on_assigned(sender: Any, *_args: Any, **_kwargs: Any) -> None:
+        lag.REBALANCES.labels(group).inc()
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
