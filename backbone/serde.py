@@ -56,11 +56,16 @@ class AvroSerde:
     def __init__(self, client: SchemaRegistryClient, name: str, *, auto_register: bool = True):
         schema = latest_schema(name)
         self.name = name
+        # Subjects follow TopicNameStrategy ("<topic>-value"), said explicitly: otherwise the
+        # client first asks the registry for topic "associations" on every new topic, an
+        # endpoint Apicurio's ccompat API does not serve (and one call once hung a test).
         self._serializer = AvroSerializer(
             client, schema, conf={"auto.register.schemas": auto_register,
-                                  "use.latest.version": not auto_register},
+                                  "use.latest.version": not auto_register,
+                                  "subject.name.strategy.type": "TOPIC"},
         )
-        self._deserializer = AvroDeserializer(client, schema)
+        self._deserializer = AvroDeserializer(client, schema,
+                                              conf={"subject.name.strategy.type": "TOPIC"})
 
     def serialize(self, topic: str, record: dict[str, Any]) -> bytes:
         try:

@@ -181,7 +181,8 @@ class Settings(BaseSettings):
         return conf
 
     def registry_config(self) -> dict[str, Any]:
-        conf: dict[str, Any] = {"url": self.schema_registry_url}
+        # A registry that does not answer must fail the call, not hang the caller.
+        conf: dict[str, Any] = {"url": self.schema_registry_url, "timeout": 10}
         if self.schema_registry_basic_auth is not None:
             conf["basic.auth.user.info"] = self.schema_registry_basic_auth.get_secret_value()
         return conf
