@@ -13,7 +13,6 @@ messages were refused — the valid ones were still stored and their ids are ret
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -23,11 +22,10 @@ from backbone.models import Channel
 from backbone.settings import Settings
 from connectors import clock, openapi
 from connectors.base import Pipeline
+from connectors.feed import publish_batch
 from connectors.http import (
     PIPELINE,
-    accepted,
     basic_user,
-    error_response,
     parse_json,
     read_body,
     require_object,
@@ -35,7 +33,6 @@ from connectors.http import (
 from connectors.http import (
     create_app as create_base_app,
 )
-from connectors.records import Prepared
 from connectors.segment import SegmentMapper
 
 NAME = "app_web"
@@ -61,28 +58,9 @@ async def _collect(request: web.Request, messages: list[Any], body: dict[str, An
     mapper = SegmentMapper(pipeline)
     received = clock.now_ms()
     pipeline.received(len(messages))
-    events: list[Prepared] = []
-    rejected: list[tuple[int, ValidationError, Any]] = []
-    for index, msg in enumerate(messages):
-        try:
-            events.append(mapper.map(msg, channel, sent_at=body.get("sentAt"),
-                                     received_ms=received, msg_type=msg_type))
-        except ValidationError as refused:
-            rejected.append((index, refused, msg))
-    event_ids = await pipeline.publish(events) if events else []
-    if not rejected:
-        return accepted(event_ids)
-    for index, error, msg in rejected:
-        try:
-            raw = json.dumps(msg, ensure_ascii=False).encode()
-        except (TypeError, ValueError):
-            raw = repr(msg).encode()
-        await pipeline.reject(error, raw, attributes={"index": str(index)})
-    first = rejected[0][1]
-    return error_response(
-        400, first.code, first.message, first.field, event_ids=event_ids,
-        rejected=[{"index": i, "code": e.code, "message": e.message, "field": e.field}
-                  for i, e, _ in rejected])
+    return await publish_batch(
+        pipeline, messages, lambda msg: mapper.map(msg, channel, sent_at=body.get("sentAt"),
+                                                   received_ms=received, msg_type=msg_type))
 
 
 async def _batch(request: web.Request) -> web.Response:

@@ -29,6 +29,36 @@ MAX_EVENTS = 500
 Mapper = Callable[[Pipeline, str, dict[str, Any]], InteractionEvent]
 
 
+async def publish_batch(pipeline: Pipeline, items: list[Any],
+                        map_one: Callable[[Any], Any]) -> web.Response:
+    """Map every item, publish the good ones (acknowledged by Kafka), dead-letter the bad.
+
+    A batch with refused items still stores the good ones and answers 400 with both the
+    stored ``event_ids`` and the per-index reasons, so the sender retries only what failed.
+    """
+    events: list[Any] = []
+    rejected: list[tuple[int, ValidationError, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(map_one(item))
+        except ValidationError as refused:
+            rejected.append((index, refused, item))
+    event_ids = await pipeline.publish(events) if events else []
+    if not rejected:
+        return accepted(event_ids)
+    for index, error, item in rejected:
+        try:
+            raw = json.dumps(item, ensure_ascii=False).encode()
+        except (TypeError, ValueError):
+            raw = repr(item).encode()
+        await pipeline.reject(error, raw, attributes={"index": str(index)})
+    first = rejected[0][1]
+    return error_response(
+        400, first.code, first.message, first.field, event_ids=event_ids,
+        rejected=[{"index": i, "code": e.code, "message": e.message, "field": e.field}
+                  for i, e, _ in rejected])
+
+
 def feed_handler(api_keys: Callable[[Pipeline], dict[str, str]], mapper: Mapper) -> Any:
     async def handler(request: web.Request) -> web.Response:
         pipeline = request.app[PIPELINE]
@@ -40,24 +70,8 @@ def feed_handler(api_keys: Callable[[Pipeline], dict[str, str]], mapper: Mapper)
         if not items or len(items) > MAX_EVENTS:
             raise ValidationError(f"send 1..{MAX_EVENTS} events", code="invalid_field")
         pipeline.received(len(items))
-        events: list[InteractionEvent] = []
-        rejected: list[tuple[int, ValidationError, Any]] = []
-        for index, item in enumerate(items):
-            try:
-                events.append(mapper(pipeline, source, require_object(item, "event")))
-            except ValidationError as refused:
-                rejected.append((index, refused, item))
-        event_ids = await pipeline.publish(events) if events else []
-        if not rejected:
-            return accepted(event_ids)
-        for index, error, item in rejected:
-            raw = json.dumps(item, ensure_ascii=False).encode()
-            await pipeline.reject(error, raw, attributes={"index": str(index)})
-        first = rejected[0][1]
-        return error_response(
-            400, first.code, first.message, first.field, event_ids=event_ids,
-            rejected=[{"index": i, "code": e.code, "message": e.message, "field": e.field}
-                      for i, e, _ in rejected])
+        return await publish_batch(
+            pipeline, items, lambda item: mapper(pipeline, source, require_object(item, "event")))
 
     return handler
 
