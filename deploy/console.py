@@ -91,8 +91,8 @@ class Console:
             print(f"           KPIs unavailable: {exc.code().name} {exc.details()}")
             return
         for snap in sorted(resp.snapshots, key=lambda s: (s.channel, s.scope)):
-            if snap.scope not in ("", "all"):
-                continue
+            if snap.scope not in ("", "all") or snap.channel == pb.CHANNEL_UNSPECIFIED:
+                continue  # per-queue/branch scopes and identity-conflict counts: see Grafana
             values = {v.name: v.value for v in snap.values}
             shown = "  ".join(f"{k}={_fmt(values[k])}" for k in SHOWN_KPIS if k in values)
             print(f"           {pb.Channel.Name(snap.channel)[8:]:8} {snap.window:5} {shown}")
