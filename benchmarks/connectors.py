@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -31,15 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from backbone.settings import Settings  # noqa: E402
 from connectors.ami_server import AmiServer  # noqa: E402
+from deploy.stack.proc import free_port  # noqa: E402
 from deploy.stack.topics import ensure_topics  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

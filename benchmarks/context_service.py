@@ -18,13 +18,14 @@ import multiprocessing as mp
 import os
 import random
 import signal
-import socket
 import statistics
 import sys
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+
+from deploy.stack.proc import free_port
 
 TOKEN = "dev-agent-token"  # noqa: S105 - the local-stack default agent token
 ECHO_METHOD = "/bench.Echo/Echo"
@@ -53,12 +54,6 @@ def _cpu_s(pids: list[int]) -> float:
             fields = f.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _load_customers(n: int, events: int) -> None:
@@ -241,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ctx = mp.get_context("spawn")
     ready = ctx.Queue()
-    ctx_port, echo_port = _free_port(), _free_port()
+    ctx_port, echo_port = free_port(), free_port()
     probe = _probe_size(args.events)
     servers = [ctx.Process(target=_context_server, args=(ctx_port, ready))
                for _ in range(args.server_procs)]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,14 +29,9 @@ from backbone.context.v1 import context_pb2_grpc as pb_grpc
 from backbone.settings import Settings
 from deploy.stack import cli as stack_cli
 from deploy.stack import schemas, topics
+from deploy.stack.proc import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:

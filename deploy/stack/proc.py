@@ -55,6 +55,13 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS just handed out on ``host`` (for tests, benchmarks and side stacks)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def require_port(host: str, port: int, what: str) -> None:
     if not port_free(host, port):
         raise StackError(

@@ -4,7 +4,6 @@ Segment HTTP call → app/web connector → Kafka → faust worker → gRPC GetC
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,9 @@ import pytest
 from backbone.context.v1 import context_pb2 as pb
 from backbone.context.v1 import context_pb2_grpc as pb_grpc
 from backbone.settings import Settings
+from deploy.stack.proc import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import uuid
 
 import httpx
@@ -20,13 +19,8 @@ from backbone.models import event_id
 from backbone.settings import Settings
 from connectors.app_web import create_app
 from deploy.stack import kafka, proc
+from deploy.stack.proc import free_port
 from deploy.stack.topics import ensure_topics
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
