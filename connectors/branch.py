@@ -28,6 +28,7 @@ from backbone.models import (
     IdentifierType,
     InteractionEvent,
     Organisation,
+    SurveyKind,
     SurveyPayload,
 )
 from backbone.settings import Settings
@@ -35,7 +36,7 @@ from connectors import openapi
 from connectors.base import Pipeline
 from connectors.feed import choice, feed_handler
 from connectors.http import create_app as create_base_app
-from connectors.http import optional_number, require_object, require_str
+from connectors.http import optional_number, require_object, require_str, survey_answer
 
 NAME = "branch"
 EVENTS = {
@@ -101,12 +102,8 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> Interact
                               "customer_number", code="missing_field", field="customer")
     payload: BranchPayload | SurveyPayload
     if kind == "rating_submitted":
-        score, scale = body.get("score"), body.get("scale_max", 5)
-        if not (isinstance(score, int) and isinstance(scale, int)
-                and not isinstance(score, bool) and 0 < scale <= 10 and 0 <= score <= scale):
-            raise ValidationError("score must be an integer within 0..scale_max",
-                                  code="invalid_field", field="score")
-        payload = SurveyPayload(kind="CSAT", score=score, scale_max=scale,  # type: ignore[arg-type]
+        kind_, score, scale = survey_answer(body, kinds=("CSAT",))
+        payload = SurveyPayload(kind=SurveyKind(kind_), score=score, scale_max=scale,
                                 about_interaction_id=f"branch:{branch}:{ticket}:{day}")
     else:
         payload = BranchPayload(

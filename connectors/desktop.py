@@ -29,6 +29,7 @@ from backbone.models import (
     ComplaintPayload,
     IdentifierType,
     InteractionEvent,
+    SurveyKind,
     SurveyPayload,
 )
 from backbone.settings import Settings
@@ -36,7 +37,7 @@ from connectors import clock, openapi
 from connectors.base import Pipeline
 from connectors.feed import choice, feed_handler
 from connectors.http import create_app as create_base_app
-from connectors.http import optional_number, require_str
+from connectors.http import optional_number, require_str, survey_answer
 
 NAME = "desktop"
 TYPES = {
@@ -89,14 +90,8 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> Interact
         fields["payload"] = CallPayload(linkedid=linkedid, agent=agent,
                                         acw_s=optional_number(body, "acw_s"))
     elif kind == "survey":
-        score, scale = body.get("score"), body.get("scale_max", 5)
-        survey_kind = body.get("kind", "CSAT")
-        if survey_kind not in ("CSAT", "NPS") or not (
-                isinstance(score, int) and isinstance(scale, int) and not isinstance(score, bool)
-                and 0 < scale <= 10 and 0 <= score <= scale):
-            raise ValidationError("score must be an integer within 0..scale_max",
-                                  code="invalid_field", field="score")
-        fields["payload"] = SurveyPayload(kind=survey_kind, score=score, scale_max=scale,
+        survey_kind, score, scale = survey_answer(body)
+        fields["payload"] = SurveyPayload(kind=SurveyKind(survey_kind), score=score, scale_max=scale,
                                           about_interaction_id=f"call:{linkedid}")
     else:
         due = body.get("due_at")

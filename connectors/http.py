@@ -204,3 +204,23 @@ def optional_number(obj: dict[str, Any], key: str, prefix: str = "") -> float | 
         raise ValidationError(f"{prefix}{key} is out of range", code="out_of_range",
                               field=f"{prefix}{key}")
     return float(value)
+
+
+def survey_answer(obj: dict[str, Any], prefix: str = "",
+                  kinds: tuple[str, ...] = ("CSAT", "NPS")) -> tuple[str, int, int]:
+    """A survey answer's (kind, score, scale_max), validated the same way for every feed.
+
+    The scale defaults to 5 for CSAT and 10 for NPS; scores are integers within 0..scale.
+    """
+    kind = str(obj.get("kind", kinds[0])).upper()
+    if kind not in kinds:
+        raise ValidationError(f"{prefix}kind must be one of {', '.join(kinds)}",
+                              code="invalid_field", field=f"{prefix}kind")
+    scale = obj.get("scale_max", 10 if kind == "NPS" else 5)
+    score = obj.get("score")
+    if not (isinstance(score, int) and not isinstance(score, bool)
+            and isinstance(scale, int) and not isinstance(scale, bool)
+            and 0 < scale <= 10 and 0 <= score <= scale):
+        raise ValidationError(f"{prefix}score must be an integer within 0..scale_max",
+                              code="invalid_field", field=f"{prefix}score")
+    return kind, score, scale

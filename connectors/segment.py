@@ -25,7 +25,7 @@ from backbone.models import ActorKind, Channel, IdentifierType
 from connectors import clock
 from connectors import records as rec
 from connectors.base import Pipeline
-from connectors.http import require_object, require_str
+from connectors.http import require_object, require_str, survey_answer
 from connectors.records import Prepared, Record
 
 TYPES = frozenset({"identify", "track", "page", "screen", "alias", "group"})
@@ -202,16 +202,7 @@ def _number(value: object) -> bool:
 
 
 def _survey(props: dict[str, Any]) -> Record:
-    kind = str(props.get("kind", "CSAT")).upper()
-    if kind not in ("CSAT", "NPS"):
-        raise ValidationError("properties.kind must be CSAT or NPS", code="invalid_field",
-                              field="properties.kind")
-    scale = props.get("scale_max", 10 if kind == "NPS" else 5)
-    score = props.get("score")
-    if not (isinstance(score, int) and not isinstance(score, bool)) or not (
-            isinstance(scale, int) and 0 < scale <= 10 and 0 <= score <= scale):
-        raise ValidationError("properties.score must be an integer within the scale",
-                              code="invalid_field", field="properties.score")
+    kind, score, scale = survey_answer(props, "properties.")
     return rec.survey_payload(kind=kind, score=score, scale_max=scale,
                               about_interaction_id=require_str(
                                   props, "about_interaction_id", "properties.", required=False))
