@@ -87,21 +87,21 @@ class Pipeline:
     # -- identifiers (BRIEF §5: C2 values never leave as plain text) --------------------
     # ``*_record`` give the fast path's dicts; the unsuffixed ones the pydantic models.
     def phone_record(self, raw: str, *, verified: bool = False) -> Record | None:
-        digits = ids.normalise_phone(raw)
+        digits = ids.normalise("PHONE", raw)
         if len(digits) < 5 or ids.is_blocked(digits):
             return None
         return rec.identifier(IdentifierType.PHONE.value, self.hasher.hash("PHONE", digits),
                               ids.mask_phone(digits), verified)
 
     def card_record(self, raw: str, *, verified: bool = False) -> Record | None:
-        digits = "".join(ch for ch in raw if ch.isdigit())
+        digits = ids.normalise("CARD", raw)
         if len(digits) < 12 or ids.is_blocked(digits):
             return None
         return rec.identifier(IdentifierType.CARD.value, self.hasher.hash("CARD", digits),
                               ids.mask_card(digits), verified)
 
     def id_number_record(self, raw: str, *, verified: bool = False) -> Record | None:
-        value = raw.strip().upper()
+        value = ids.normalise("ID_NUMBER", raw)
         if len(value) < 8 or ids.is_blocked(value):
             return None
         return rec.identifier(IdentifierType.ID_NUMBER.value,
