@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         "PHONE": 20.0, "WEB": 30.0, "APP": 30.0, "WECHAT": 30.0, "BRANCH": 600.0})
     kpi_sl_target: float = 0.8
     kpi_conflict_spike: int = 5
+    # "Answered within three rings" (三声响铃): ring time <= kpi_rings x kpi_ring_cycle_s.
+    kpi_ring_cycle_s: float = 5.0
+    kpi_rings: int = 3
+    # Business day and clock-aligned reporting intervals (15/30 min, day) are in this zone.
+    business_tz: str = "Asia/Shanghai"
+    # A chat, WeChat or app/web visit without a close event ends after this inactivity.
+    session_timeout_min: float = 30.0
 
     # gRPC context service.
     grpc_host: str = "127.0.0.1"
@@ -117,6 +124,10 @@ class Settings(BaseSettings):
     ami_port: int = 5038
     ami_username: str = "ccb"
     ami_secret: SecretStr = SecretStr("ccb-dev-secret")
+    # Asterisk's queue_log to follow (the ``queue_log`` channel; empty = not followed) and
+    # where its checkpoint (inode + first unacknowledged byte) is kept.
+    queue_log_path: str = ""
+    queue_log_state_path: str = ".stack/queue_log.state"
     wechat_token: SecretStr = SecretStr("ccb-dev-wechat-token")
     # 43 characters of base64 (WeChat's EncodingAESKey); empty means plaintext mode only.
     wechat_aes_key: SecretStr = SecretStr("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")

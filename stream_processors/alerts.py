@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stream_processors import kpis
+from stream_processors import formulas, windows
 from stream_processors.kpis import MINUTE_MS, KpiConfig
 
 SL_MINUTES = 5
@@ -19,8 +19,8 @@ def evaluate(channel: str, scope: str, partials: list[Mapping[str, Any]], now: i
     # The five complete minutes before the current one, oldest first, in one pass.
     minutes = {str(i): (cur - i * MINUTE_MS, cur - (i - 1) * MINUTE_MS)
                for i in range(SL_MINUTES, 0, -1)}
-    sums = kpis.sum_windows(partials, minutes)
-    levels = [kpis.formulas(sums[str(i)])["service_level"] for i in range(SL_MINUTES, 0, -1)]
+    sums = windows.sum_windows(partials, minutes)
+    levels = [formulas.formulas(sums[str(i)])["service_level"] for i in range(SL_MINUTES, 0, -1)]
     if all(lv is not None and lv < cfg.sl_target for lv in levels):
         firing["service_level_below_target"] = {
             "value": levels[-1], "threshold": cfg.sl_target,

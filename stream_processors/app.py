@@ -24,7 +24,7 @@ from backbone.settings import Settings
 from backbone.topics import PARTITIONS
 from stream_processors import alerts as alert_rules
 from stream_processors import customer as customer_rules
-from stream_processors import gauges, kpis, lag, resolver, routing, snapshot
+from stream_processors import gauges, kpis, lag, resolver, routing, snapshot, windows
 from stream_processors import identity as ident
 from stream_processors.codec import Codecs, dumps, loads
 
@@ -42,12 +42,16 @@ def partition_of(key: bytes, partitions: int = PARTITIONS) -> int:
 def kpi_config(settings: Settings) -> kpis.KpiConfig:
     return kpis.KpiConfig(sl_threshold_s=dict(settings.kpi_sl_threshold_s),
                           sl_target=settings.kpi_sl_target,
-                          conflict_spike=settings.kpi_conflict_spike)
+                          conflict_spike=settings.kpi_conflict_spike,
+                          business_tz=settings.business_tz,
+                          ring_cycle_s=settings.kpi_ring_cycle_s, rings=settings.kpi_rings)
 
 
 def bounds(settings: Settings) -> customer_rules.Bounds:
-    return customer_rules.Bounds(max_entries=settings.timeline_max_entries,
-                                 max_age_ms=settings.timeline_max_age_days * customer_rules.DAY_MS)
+    return customer_rules.Bounds(
+        max_entries=settings.timeline_max_entries,
+        max_age_ms=settings.timeline_max_age_days * customer_rules.DAY_MS,
+        session_timeout_ms=int(settings.session_timeout_min * 60_000))
 
 
 def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
@@ -121,6 +125,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     pending_context: dict[bytes, tuple[str, dict[str, Any] | None, bool]] = {}
     dirty_kpis: set[bytes] = set()
     alert_state: dict[bytes, dict[str, bool]] = {}
+    interval_cache: dict[bytes, dict[str, Any]] = {}  # last published value per interval
     names = {t: t.get_topic_name() for t in (identity_cmds_t, customer_cmds_t, partials_t,
                                                context_t, identity_events_t, erasures_t,
                                                kpis_t, alerts_t)}
@@ -313,14 +318,23 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             parts = [v for k, v in view.items() if k.startswith("p")]
             now = max(v["wm"] for v in parts)
             buckets = [v["b"] for v in parts]
-            values = kpis.compute(buckets, now, cfg)
+            values = windows.compute(buckets, now, cfg)
             channel, scope = scope_key.split("|", 1)
-            starts = kpis.window_starts(now, cfg)
+            starts = windows.window_starts(now, cfg)
             for window, vals in values.items():
                 await emit(kpis_t, f"{scope_key}|{window}".encode(), dumps({
                     "channel": channel, "scope": scope, "window": window,
                     "window_start": starts[window], "as_of": now, "values": vals}))
                 gauges.publish(channel, scope, window, vals)
+            # Clock-aligned intervals of today and yesterday: only those that changed.
+            since = windows.business_day_start(now, cfg, days_back=1)
+            for window, rec in windows.intervals(buckets, since, cfg).items():
+                ikey = f"{scope_key}|{window}".encode()
+                if interval_cache.get(ikey) == rec["values"]:
+                    continue
+                interval_cache[ikey] = rec["values"]
+                await emit(kpis_t, ikey, dumps({"channel": channel, "scope": scope,
+                                                "window": window, "as_of": now, **rec}))
             firing = alert_rules.evaluate(channel, scope, buckets, now, values, cfg)
             before = alert_state.get(kb, {})
             for name, state, details in alert_rules.transitions(before, firing):

@@ -1,8 +1,16 @@
-"""Contacts sessionised per channel (a call, an app session, a chat, a branch visit).
+"""Contacts and their queue entries: the one model every KPI counts from (docs/contact-model.md).
 
-A contact is keyed by the event's interaction id; each event moves its outcome and KPI
-flags forward. Flags only ever turn on and timestamps take min/max, so applying the same
-events in any order (out-of-order, late, merged from anonymous history) gives one result.
+A *contact* is what the customer experiences: a call (Linkedid), a chat or WeChat customer
+service session, an app or web visit, a branch visit (ticket). A contact holds zero or more
+*queue entries* (``e``), the unit of queue statistics as Asterisk's app_queue, Amazon Connect
+and Genesys count it: one QueueCallerJoin / ENTERQUEUE, one chat request, one ticket, and a
+new entry in the receiving queue after every transfer. A contact without entries is
+self-service (IVR only, app/web analytics, a WeChat chat with the bot).
+
+Events of one contact may arrive out of order (they reach the customer through different
+routes), so entries are matched by queue and event time, flags only turn on, and an entry
+created from a later stage (answered before its join arrived) is completed when the join
+comes.
 """
 
 from __future__ import annotations
@@ -10,39 +18,67 @@ from __future__ import annotations
 from typing import Any
 
 from backbone import vocabulary as v
+from stream_processors import entries as ent
 
-SHORT_ABANDON_S = 5.0
+SHORT_ABANDON_S = ent.SHORT_ABANDON_S
 
-QUEUED = {v.CALL_QUEUED, v.CHAT_QUEUED, v.CHAT_REQUESTED, v.BRANCH_TICKET_ISSUED,
-          v.WECHAT_TRANSFER_TO_AGENT}
-ANSWERED = {v.CALL_ANSWERED, v.CHAT_AGENT_JOINED, v.WECHAT_KF_CREATE, v.BRANCH_CALLED}
-ABANDONED = {v.CALL_ABANDONED, v.CHAT_ABANDONED, v.BRANCH_NO_SHOW}
-HANDLED = {v.CALL_COMPLETED, v.CHAT_CLOSED, v.WECHAT_KF_CLOSE, v.BRANCH_SERVICE_ENDED}
-TRANSFERRED = {v.CALL_TRANSFERRED, v.CHAT_TRANSFERRED, v.WECHAT_KF_SWITCH,
-               v.BRANCH_TRANSFERRED}
 # Outcome precedence: a later stage of a contact wins whatever order events arrive in.
 _RANK = {"open": 0, "queued": 1, "abandoned": 2, "timed_out": 2, "answered": 3,
          "transferred": 4, "completed": 5}
+_OUTCOME = {
+    v.CALL_QUEUED: "queued", v.CHAT_QUEUED: "queued", v.CHAT_REQUESTED: "queued",
+    v.BRANCH_TICKET_ISSUED: "queued", v.WECHAT_TRANSFER_TO_AGENT: "queued",
+    v.CALL_ANSWERED: "answered", v.CHAT_AGENT_JOINED: "answered",
+    v.WECHAT_KF_CREATE: "answered", v.BRANCH_CALLED: "answered",
+    v.BRANCH_SERVICE_STARTED: "answered",
+    v.CALL_ABANDONED: "abandoned", v.CHAT_ABANDONED: "abandoned", v.BRANCH_NO_SHOW: "abandoned",
+    v.CALL_TIMED_OUT: "timed_out",
+    v.CALL_COMPLETED: "completed", v.CHAT_CLOSED: "completed", v.WECHAT_KF_CLOSE: "completed",
+    v.BRANCH_SERVICE_ENDED: "completed",
+    v.CALL_TRANSFERRED: "transferred", v.CHAT_TRANSFERRED: "transferred",
+    v.WECHAT_KF_SWITCH: "transferred", v.BRANCH_TRANSFERRED: "transferred",
+}
 NOT_CONTACTS = {v.HANDOFF_CREATED, v.HANDOFF_ACCEPTED, v.HANDOFF_CANCELLED,
                 v.HANDOFF_EXPIRED, v.SURVEY_ANSWERED, v.COMPLAINT_OPENED,
                 v.COMPLAINT_EXTENDED, v.COMPLAINT_CLOSED, v.CUSTOMER_ERASURE_REQUESTED,
                 v.IDENTITY_UNLINK_REQUESTED, v.BRANCH_COUNTER_OPENED, v.BRANCH_COUNTER_CLOSED}
+# Interaction ids that name a person, not a conversation: split into sessions by time.
+_SESSION_PREFIXES = ("wechat:", "app:", "web:")
+_CLOSE = {v.CHAT_CLOSED, v.WECHAT_KF_CLOSE}
 
 
-def _num(payload: dict[str, Any] | None, name: str) -> float | None:
-    if not payload:
-        return None
-    value = payload.get(name)
-    return float(value) if isinstance(value, int | float) else None
+def session_based(iid: str) -> bool:
+    return iid.startswith(_SESSION_PREFIXES) and ":session:" not in iid
 
 
-def scope_of(event: dict[str, Any]) -> str | None:
-    org = event.get("organisation") or {}
-    if org.get("queue"):
-        return f"queue:{org['queue']}"
-    if org.get("branch"):
-        return f"branch:{org['branch']}"
-    return None
+def key_for(contacts: dict[str, dict[str, Any]], event: dict[str, Any], timeout_ms: int) -> str:
+    """The contact an event belongs to: its interaction id, or for a person-scoped id the
+    session that covers the event's time (a new one after a close or inactivity)."""
+    iid = str(event["interaction_id"])
+    if not session_based(iid):
+        return iid
+    at = int(event["occurred_at"])
+    found = find_session(contacts, iid, at, at, timeout_ms)
+    return found if found is not None else f"{iid}@{at}"
+
+
+def find_session(contacts: dict[str, dict[str, Any]], iid: str, start: int, end: int,
+                 timeout_ms: int) -> str | None:
+    best: tuple[int, str] | None = None
+    for key, c in contacts.items():
+        if c.get("iid") != iid:
+            continue
+        closed = c.get("closed")
+        if closed is not None and start > closed:
+            continue
+        if c["start"] - timeout_ms <= end and start <= c["end"] + timeout_ms:
+            cand = (c["start"], key)
+            if best is None or (c["start"] <= start and cand > best):
+                best = cand
+    return best[1] if best else None
+
+
+scope_of = ent.scope_of
 
 
 def update(contact: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -52,77 +88,41 @@ def update(contact: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, A
         return contact
     at = int(event["occurred_at"])
     c = dict(contact) if contact else {"ch": event["channel"], "start": at, "end": at,
-                                       "out": "open"}
+                                       "out": "open", "iid": event["interaction_id"]}
+    c["e"] = [dict(e) for e in c.get("e", ())]
     c["start"] = min(c["start"], at)
     c["end"] = max(c["end"], at)
     if event.get("reason") and not c.get("rs"):
         c["rs"] = event["reason"]
     if event.get("journey_id") and not c.get("jid"):
         c["jid"] = event["journey_id"]
-    scope = scope_of(event)
-    if scope and not c.get("sc"):
-        c["sc"] = scope
     payload = event.get("payload") if isinstance(event.get("payload"), dict) else None
-    wait = _num(payload, "wait_s")
-    outcome = None
-    if etype in QUEUED:
-        c["q"] = 1
-        outcome = "queued"
-    elif etype in ANSWERED:
-        c["q"] = c["ans"] = 1
-        if wait is not None:
-            c["wait"] = wait
-        c.setdefault("ans_at", at)
-        c["ans_at"] = min(c["ans_at"], at)
-        outcome = "answered"
-    elif etype == v.CALL_TIMED_OUT or (etype == v.CALL_ABANDONED and payload
-                                        and payload.get("timeout")):
-        c["q"] = c["tmo"] = 1
-        c.pop("aban", None)
-        outcome = "timed_out"
-    elif etype in ABANDONED:
-        c["q"] = 1
-        if wait is not None and wait < SHORT_ABANDON_S:
-            c["short"] = 1
-        else:
-            c["aban"] = 1
-        outcome = "abandoned"
-    elif etype in HANDLED:
-        c["hdl"] = 1
-        ht = _handle_time(etype, payload, c, at)
-        if ht is not None:
-            c["ht"] = round(ht + c.get("acw", 0.0), 3)
-            c["ht0"] = ht
-        outcome = "completed"
-    elif etype in TRANSFERRED:
-        c["xfer"] = 1
-        outcome = "transferred"
-    elif etype == v.CALL_WRAPUP:
-        acw = _num(payload, "acw_s") or 0.0
-        c["acw"] = acw
-        if "ht0" in c:
-            c["ht"] = round(c["ht0"] + acw, 3)
-    elif payload and payload.get("outcome"):
+    if etype in _CLOSE:
+        c["closed"] = min(c.get("closed", at), at)
+    ch = event["channel"]
+    if ch == "PHONE":
+        ent.phone(c, etype, event, payload, at)
+    elif ch == "BRANCH":
+        ent.branch(c, etype, event, payload, at)
+    else:
+        ent.chat(c, etype, event, payload, at)
+    if not c["e"]:
+        del c["e"]
+    if payload and payload.get("outcome"):
         c["dout"] = str(payload["outcome"])
     if payload and payload.get("error_code"):
         c["err"] = str(payload["error_code"])
+    outcome = _OUTCOME.get(etype)
+    if etype == v.CALL_ABANDONED and payload and payload.get("timeout"):
+        outcome = "timed_out"
+    if outcome in ("transferred", "completed") and any(e.get("x") for e in c.get("e", ())):
+        c["xfer"] = 1
+    if outcome == "abandoned" and any(e.get("sh") for e in c.get("e", ())) \
+            and not any(e.get("a") for e in c.get("e", ())):
+        c["short"] = 1
     if outcome and _RANK[outcome] >= _RANK.get(c["out"], 0):
         c["out"] = outcome
     return c
-
-
-def _handle_time(etype: str, payload: dict[str, Any] | None, c: dict[str, Any],
-                 at: int) -> float | None:
-    if etype == v.CALL_COMPLETED:
-        talk = _num(payload, "talk_s")
-        if talk is None:
-            return None
-        return talk + (_num(payload, "hold_s") or 0.0) + (_num(payload, "acw_s") or 0.0)
-    if etype == v.BRANCH_SERVICE_ENDED:
-        return _num(payload, "service_s")
-    if "ans_at" in c:
-        return max(0.0, (at - c["ans_at"]) / 1000.0)
-    return None
 
 
 def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -133,10 +133,13 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             out[k] = val
     out["start"] = min(a["start"], b["start"])
     out["end"] = max(a["end"], b["end"])
+    if "closed" in a and "closed" in b:
+        out["closed"] = min(a["closed"], b["closed"])
     if _RANK.get(b["out"], 0) > _RANK.get(a["out"], 0):
         out["out"] = b["out"]
-    if "ht0" in out:  # handle time and after-call work may come from different views
-        out["ht"] = round(out["ht0"] + out.get("acw", 0.0), 3)
+    entries = ent.merge_all(a.get("e", []), b.get("e", []))
+    if entries:
+        out["e"] = entries
     return out
 
 

@@ -33,6 +33,7 @@ class Bounds:
     surveys: int = 10
     handoffs: int = 20
     conflicts: int = 20
+    session_timeout_ms: int = 30 * 60_000  # a chat or app visit ends after this inactivity
 
 
 @dataclass(slots=True)
@@ -181,9 +182,10 @@ def apply_event(state: dict[str, Any], event: dict[str, Any], b: Bounds,
     state["now"] = max(state["now"], at)
     state["ev"].append(_entry(event, src))
     _bound_timeline(state, b)
-    contact = contacts.update(state["contacts"].get(event["interaction_id"]), event)
+    key = contacts.key_for(state["contacts"], event, b.session_timeout_ms)
+    contact = contacts.update(state["contacts"].get(key), event)
     if contact is not None:
-        state["contacts"][event["interaction_id"]] = contact
+        state["contacts"][key] = contact
     _side_records(state, event, b)
     _profile(state, event)
     _prune_contacts(state, b)
@@ -206,8 +208,12 @@ def absorb(state: dict[str, Any], other: dict[str, Any], src: str, b: Bounds) ->
     for iid, c in other.get("contacts", {}).items():
         if c["start"] <= erased:
             continue
-        mine = state["contacts"].get(iid)
-        state["contacts"][iid] = contacts.merge(mine, c) if mine else dict(c, src=src)
+        key = iid
+        if contacts.session_based(c.get("iid", "")):  # the same session seen by both views
+            key = contacts.find_session(state["contacts"], c["iid"], c["start"], c["end"],
+                                        b.session_timeout_ms) or iid
+        mine = state["contacts"].get(key)
+        state["contacts"][key] = contacts.merge(mine, c) if mine else dict(c, src=src)
     for name in ("complaints", "handoffs"):
         for k, rec in (other.get(name) or {}).items():
             state.setdefault(name, {}).setdefault(k, rec)
@@ -295,6 +301,10 @@ def apply(key: str, state: dict[str, Any] | None, cmd: dict[str, Any], b: Bounds
         marker = {"v": st["v"] + 1, "redirect": target, "body": body}
         return Applied(marker, True, [Out(CUSTOMER, target, {"kind": "absorb", "from": key,
                                                              "state": body})], tombstone=True)
+    if kind == "claim":  # an identified visit claims the events it had before (branch ticket)
+        if state is None or not (st.get("seen") or st.get("redirect")):
+            return Applied(state, False, dropped="nothing to claim")
+        return apply(key, state, {"kind": "merge_into", "target": cmd["target"]}, b)
     if kind == "purge":
         return Applied(None, state is not None)
     if kind == "absorb":

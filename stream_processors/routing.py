@@ -28,6 +28,8 @@ CUSTOMER = "customer"
 ERASE_TYPES = frozenset({v.CUSTOMER_ERASURE_REQUESTED})
 FORGET_TYPES = frozenset({v.WECHAT_UNSUBSCRIBE})
 UNLINK_TYPES = frozenset({v.IDENTITY_UNLINK_REQUESTED})
+# Trusted events that claim their interaction's unattributed history.
+CLAIM_TYPES = frozenset({v.BRANCH_IDENTIFIED, v.CALL_IVR_AUTHENTICATED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,12 @@ def plan(event: dict[str, Any], memory: dict[str, Any] | None = None) -> list[Ou
                          {"kind": "link", "customer_id": cid, "identifier": i, "at": at,
                           "event_id": event["event_id"]})
                      for i in idents]
+            # Events of this interaction that came before anyone knew who it was (a branch
+            # ticket issued before the counter identification, a withheld caller number
+            # before the IVR authentication) join the customer now.
+            if etype in CLAIM_TYPES:
+                outs.append(Out(CUSTOMER, f"{ident.UNATTRIBUTED_PREFIX}{event['interaction_id']}",
+                                {"kind": "claim", "target": cid}))
         return outs
     first = ident.primary(idents)
     if first is None:

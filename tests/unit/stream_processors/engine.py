@@ -8,7 +8,7 @@ from typing import Any
 
 from stream_processors import customer as customer_rules
 from stream_processors import identity as ident
-from stream_processors import kpis, resolver, routing, snapshot
+from stream_processors import kpis, resolver, routing, snapshot, windows
 
 
 class Engine:
@@ -68,7 +68,10 @@ class Engine:
             wm = max(wm, st.get("now", 0))
         out: dict[str, dict[str, Any]] = {}
         for scope in part.dirty:
-            values = kpis.compute([part.scope_partial(scope, 0)], wm, self.cfg)
+            values = windows.compute([part.scope_partial(scope, 0)], wm, self.cfg)
             for window, vals in values.items():
                 out[f"{scope}|{window}"] = vals
+            for window, rec in windows.intervals([part.scope_partial(scope, 0)], 0,
+                                                 self.cfg).items():
+                out[f"{scope}|{window}"] = rec["values"]
         return out
