@@ -4,7 +4,9 @@ sample customer's context from the gRPC service, as an agent desktop would see t
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 
@@ -13,8 +15,12 @@ from backbone.context.v1 import context_pb2_grpc as pb_grpc
 from backbone.settings import Settings
 from deploy import run
 
-SHOWN_KPIS = ("offered", "answered", "abandoned", "service_level", "answer_rate", "abandon_rate",
-              "asa_s", "aht_s", "fcr", "csat", "nps", "transfer_rate")
+# In this order, where the processors published them (a channel that does not queue has
+# no queue statistics; app and web browsing shows self-service figures instead).
+SHOWN_KPIS = ("contacts", "offered", "answered", "abandoned", "service_level", "answer_rate",
+              "abandonment_rate", "asa_s", "aht_s", "transfer_rate", "three_rings_rate",
+              "first_response_s", "self_service", "fcr", "csat", "nps")
+INTERVAL_KPIS = ("offered", "answered", "abandoned", "service_level", "asa_s", "aht_s")
 
 
 class Console:
@@ -82,6 +88,8 @@ class Console:
         self.ticks = getattr(self, "ticks", 0) + 1
         if self.ticks % 5 == 1:
             self.print_kpis()
+        if self.ticks % 15 == 1:
+            self.print_intervals()
 
     def print_kpis(self) -> None:
         try:
@@ -97,8 +105,26 @@ class Console:
             shown = "  ".join(f"{k}={_fmt(values[k])}" for k in SHOWN_KPIS if k in values)
             print(f"           {pb.Channel.Name(snap.channel)[8:]:8} {snap.window:5} {shown}")
 
+    def print_intervals(self, interval: str = "30m") -> None:
+        """Today's clock-aligned phone intervals, as the switch's interval report shows them."""
+        try:
+            resp = self.stub.GetKpiIntervals(pb.GetKpiIntervalsRequest(
+                channels=[pb.CHANNEL_PHONE], scope="all", interval=interval), timeout=2,
+                metadata=self.metadata)
+        except grpc.RpcError as exc:
+            print(f"           intervals unavailable: {exc.code().name} {exc.details()}")
+            return
+        print(f"           today's {interval} intervals (PHONE, all queues, business time zone)")
+        for snap in resp.intervals[-6:]:
+            values = {v.name: v.value for v in snap.values}
+            shown = "  ".join(f"{k}={_fmt(values[k])}" for k in INTERVAL_KPIS if k in values)
+            start = datetime.fromtimestamp(snap.window_start_ms / 1000,
+                                           ZoneInfo(self.settings.business_tz)).strftime("%H:%M")
+            print(f"           {start}  {shown}")
+
     def summary(self) -> None:
         """Show one customer's full context, as an agent desktop would receive it."""
+        self.print_intervals()
         print("== a customer's context from GetCustomerContext (supervisor view, masked)")
         try:
             resp = self.stub.GetLiveKpis(pb.GetLiveKpisRequest(), timeout=2, metadata=self.metadata)

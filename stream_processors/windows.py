@@ -5,32 +5,12 @@ time zone, as contact centres report them (Amazon Connect / Genesys interval rep
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from backbone.business_time import INTERVALS, interval_end, interval_start
+from backbone.business_time import business_day_start as _day_start
 from stream_processors.formulas import formulas, meaningful
-from stream_processors.kpis import DAY_MS, MINUTE_MS, WINDOWS, KpiConfig
-
-INTERVALS: dict[str, int] = {"15m": 15, "30m": 30, "1d": 1440}
-HOUR_MS = 3_600_000
-
-
-@lru_cache(maxsize=4096)
-def _offset_ms(tz: str, hour: int) -> int:
-    """UTC offset of ``tz`` during the UTC hour ``hour`` (epoch hours); cached per hour."""
-    moment = datetime.fromtimestamp(hour * 3600, UTC).astimezone(ZoneInfo(tz))
-    off = moment.utcoffset()
-    return int(off.total_seconds() * 1000) if off else 0
-
-
-def interval_start(at: int, minutes: int, tz: str) -> int:
-    """Start (epoch ms) of the clock-aligned interval of ``minutes`` containing ``at``."""
-    off = _offset_ms(tz, at // HOUR_MS)
-    local = at + off
-    size = minutes * MINUTE_MS
-    return local - local % size - off
+from stream_processors.kpis import MINUTE_MS, WINDOWS, KpiConfig
 
 
 def sum_window(partials: Iterable[Mapping[str, Any]], start: int,
@@ -122,9 +102,7 @@ def intervals(partials: Iterable[Mapping[str, Any]], since: int,
                 total[k] = total.get(k, 0.0) + x
     out: dict[str, dict[str, Any]] = {}
     for (name, start), total in acc.items():
-        end = interval_start(start + INTERVALS[name] * MINUTE_MS + HOUR_MS, INTERVALS[name],
-                             cfg.business_tz) if name == "1d" else \
-            start + INTERVALS[name] * MINUTE_MS
+        end = interval_end(start, name, cfg.business_tz)
         values = meaningful({k: (round(v, 6) if isinstance(v, float) else v)
                              for k, v in formulas(total).items()})
         out[f"{name}@{start}"] = {"interval": name, "window_start": start, "window_end": end,
@@ -133,4 +111,4 @@ def intervals(partials: Iterable[Mapping[str, Any]], since: int,
 
 
 def business_day_start(at: int, cfg: KpiConfig, days_back: int = 0) -> int:
-    return interval_start(at - days_back * DAY_MS, INTERVALS["1d"], cfg.business_tz)
+    return _day_start(at, cfg.business_tz, days_back)

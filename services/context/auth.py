@@ -34,6 +34,7 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "AcceptHandoff": SERVE,
     "CancelHandoff": SERVE,
     "GetLiveKpis": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
+    "GetKpiIntervals": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
 }
 UNMASK_ROLES = frozenset({Role.SUPERVISOR})
 

@@ -1,7 +1,8 @@
-"""Live KPI snapshots from the compacted ``kpis`` topic (key ``channel|scope|window``).
+"""KPI snapshots from the compacted ``kpis`` topic (key ``channel|scope|window``).
 
-The stream processors own the formulas (BRIEF §4); this view only keeps the latest value
-per key. Values may be plain numbers or ``{"value", "numerator", "denominator"}``.
+The stream processors own the formulas (docs/kpis.md); this view only keeps the latest
+value per key: trailing windows ("15m") and clock-aligned reporting intervals
+("30m@<start_ms>"). Values may be plain numbers or ``{"value", "numerator", "denominator"}``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from backbone.context.v1 import context_pb2 as pb
 from services.context.mapping import CHANNEL_NAMES, channel, ms
 
 log = logging.getLogger(__name__)
-META = frozenset({"channel", "scope", "window", "window_start", "updated_at", "values"})
+META = frozenset({"channel", "scope", "window", "window_start", "window_end", "interval",
+                  "updated_at", "as_of", "values"})
 
 
 class KpiView:
@@ -52,10 +54,21 @@ class KpiView:
         return pb.KpiSnapshot(
             channel=channel(data.get("channel", parts[0])), scope=str(data.get("scope", parts[1])),
             window=str(data.get("window", parts[2])), window_start_ms=ms(data.get("window_start")),
-            updated_at_ms=ms(data.get("updated_at")), values=out)
+            updated_at_ms=ms(data.get("as_of", data.get("updated_at"))), values=out,
+            window_end_ms=ms(data.get("window_end")), interval=str(data.get("interval") or ""))
 
     def query(self, channels: set[int], scope: str, window: str) -> list[pb.KpiSnapshot]:
+        """Trailing windows (all of them, or the one named); intervals only by their name."""
         wanted = {c for c in channels if c in CHANNEL_NAMES}
         return [s for _, s in sorted(self._snapshots.items())
                 if (not wanted or s.channel in wanted) and (not scope or s.scope == scope)
-                and (not window or s.window == window)]
+                and (s.window == window if window else not s.interval)]
+
+    def intervals(self, channels: set[int], scope: str, interval: str, start: int,
+                  end: int) -> list[pb.KpiSnapshot]:
+        """Reporting intervals of one size starting in ``[start, end)``."""
+        wanted = {c for c in channels if c in CHANNEL_NAMES}
+        found = [s for s in self._snapshots.values()
+                 if s.interval == interval and start <= s.window_start_ms < end
+                 and (not wanted or s.channel in wanted) and (not scope or s.scope == scope)]
+        return sorted(found, key=lambda s: (s.channel, s.scope, s.window_start_ms))

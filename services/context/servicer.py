@@ -17,6 +17,7 @@ from services.context.audit import Auditor
 from services.context.auth import Authenticator, Principal
 from services.context.feed import TopicFeed
 from services.context.handoff import Handoff, HandoffBook, HandoffDesk
+from services.context.kpi_rpcs import KpiRpcs
 from services.context.kpis import KpiView
 from services.context.status import RpcFailure, invalid, rpc, rpc_stream, unavailable
 from services.context.view import AmbiguousIdentifier, ContextView, Entry
@@ -36,7 +37,7 @@ def deadline_s(context: grpc.aio.ServicerContext, cap: float) -> float:
     return max(min(remaining - 0.05, cap), 0.0)
 
 
-class ContextServicer(pb_grpc.CustomerContextServiceServicer):
+class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
     def __init__(self, settings: Settings, *, view: ContextView, kpis: KpiView, feed: TopicFeed,
                  book: HandoffBook, desk: HandoffDesk, auditor: Auditor, instance: str,
                  clock: Callable[[], float]):
@@ -287,16 +288,3 @@ class ContextServicer(pb_grpc.CustomerContextServiceServicer):
                                    customer_id=final.customer_id, purpose="handoff",
                                    detail={"handoff_id": final.handoff_id}, wait=True)
         return pb.CancelHandoffResponse(handoff=self._handoff_pb(final), event_id=eid)
-
-    @rpc("GetLiveKpis")
-    async def GetLiveKpis(self, request: pb.GetLiveKpisRequest,
-                          context: grpc.aio.ServicerContext) -> pb.GetLiveKpisResponse:
-        self._auth.authorize(context, "GetLiveKpis")
-        self._ready()
-        bad = [c for c in request.channels if c not in mapping.CHANNEL_NAMES]
-        if bad:
-            raise invalid({"channels": f"unknown channel values {bad}"})
-        snapshots = self._kpis.query(set(request.channels), request.scope, request.window)
-        return pb.GetLiveKpisResponse(snapshots=snapshots,
-                                      view_lag_messages=self._feed.lag.get(
-                                          self._settings.topic("kpis"), 0))

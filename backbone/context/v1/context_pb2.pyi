@@ -416,20 +416,24 @@ class KpiValue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., numerator: _Optional[float] = ..., denominator: _Optional[float] = ...) -> None: ...
 
 class KpiSnapshot(_message.Message):
-    __slots__ = ("channel", "scope", "window", "window_start_ms", "updated_at_ms", "values")
+    __slots__ = ("channel", "scope", "window", "window_start_ms", "updated_at_ms", "values", "window_end_ms", "interval")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     WINDOW_START_MS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_MS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
     channel: Channel
     scope: str
     window: str
     window_start_ms: int
     updated_at_ms: int
     values: _containers.RepeatedCompositeFieldContainer[KpiValue]
-    def __init__(self, channel: _Optional[_Union[Channel, str]] = ..., scope: _Optional[str] = ..., window: _Optional[str] = ..., window_start_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., values: _Optional[_Iterable[_Union[KpiValue, _Mapping]]] = ...) -> None: ...
+    window_end_ms: int
+    interval: str
+    def __init__(self, channel: _Optional[_Union[Channel, str]] = ..., scope: _Optional[str] = ..., window: _Optional[str] = ..., window_start_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., values: _Optional[_Iterable[_Union[KpiValue, _Mapping]]] = ..., window_end_ms: _Optional[int] = ..., interval: _Optional[str] = ...) -> None: ...
 
 class GetLiveKpisResponse(_message.Message):
     __slots__ = ("snapshots", "view_lag_messages")
@@ -438,3 +442,25 @@ class GetLiveKpisResponse(_message.Message):
     snapshots: _containers.RepeatedCompositeFieldContainer[KpiSnapshot]
     view_lag_messages: int
     def __init__(self, snapshots: _Optional[_Iterable[_Union[KpiSnapshot, _Mapping]]] = ..., view_lag_messages: _Optional[int] = ...) -> None: ...
+
+class GetKpiIntervalsRequest(_message.Message):
+    __slots__ = ("channels", "scope", "interval", "from_ms", "to_ms")
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    FROM_MS_FIELD_NUMBER: _ClassVar[int]
+    TO_MS_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedScalarFieldContainer[Channel]
+    scope: str
+    interval: str
+    from_ms: int
+    to_ms: int
+    def __init__(self, channels: _Optional[_Iterable[_Union[Channel, str]]] = ..., scope: _Optional[str] = ..., interval: _Optional[str] = ..., from_ms: _Optional[int] = ..., to_ms: _Optional[int] = ...) -> None: ...
+
+class GetKpiIntervalsResponse(_message.Message):
+    __slots__ = ("intervals", "view_lag_messages")
+    INTERVALS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_LAG_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    intervals: _containers.RepeatedCompositeFieldContainer[KpiSnapshot]
+    view_lag_messages: int
+    def __init__(self, intervals: _Optional[_Iterable[_Union[KpiSnapshot, _Mapping]]] = ..., view_lag_messages: _Optional[int] = ...) -> None: ...

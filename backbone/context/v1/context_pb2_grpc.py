@@ -64,6 +64,11 @@ class CustomerContextServiceStub:
                 request_serializer=backbone_dot_context_dot_v1_dot_context__pb2.GetLiveKpisRequest.SerializeToString,
                 response_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.GetLiveKpisResponse.FromString,
                 _registered_method=True)
+        self.GetKpiIntervals = channel.unary_unary(
+                '/backbone.context.v1.CustomerContextService/GetKpiIntervals',
+                request_serializer=backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsRequest.SerializeToString,
+                response_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerContextServiceServicer:
@@ -111,6 +116,14 @@ class CustomerContextServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetKpiIntervals(self, request, context):
+        """Clock-aligned reporting intervals (15/30 minutes, business day) of a past range, e.g.
+        today's 30-minute intervals, as contact-centre interval reports show them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerContextServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +156,11 @@ def add_CustomerContextServiceServicer_to_server(servicer, server):
                     servicer.GetLiveKpis,
                     request_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.GetLiveKpisRequest.FromString,
                     response_serializer=backbone_dot_context_dot_v1_dot_context__pb2.GetLiveKpisResponse.SerializeToString,
+            ),
+            'GetKpiIntervals': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKpiIntervals,
+                    request_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsRequest.FromString,
+                    response_serializer=backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +325,33 @@ class CustomerContextService:
             '/backbone.context.v1.CustomerContextService/GetLiveKpis',
             backbone_dot_context_dot_v1_dot_context__pb2.GetLiveKpisRequest.SerializeToString,
             backbone_dot_context_dot_v1_dot_context__pb2.GetLiveKpisResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKpiIntervals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backbone.context.v1.CustomerContextService/GetKpiIntervals',
+            backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsRequest.SerializeToString,
+            backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsResponse.FromString,
             options,
             channel_credentials,
             insecure,
