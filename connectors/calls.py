@@ -11,12 +11,15 @@
   Linkedid is remembered from earlier events and the id includes the destination
   channel. Cdr dispositions are ANSWERED whenever an IVR answered first, so processors
   must count answers from call.answered, never from call.cdr.
+- Transfers carry the queue the call was last answered in (their frames name none) and
+  never a raw phone number as the target: dialling out becomes ``"external"``.
 Event ids: Uniqueid + event + the AMI ``Timestamp`` (timestampevents=yes) or, without
 it, the occurrence number of that event on that channel.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from typing import Any, Generic, TypeVar
@@ -33,6 +36,10 @@ K = TypeVar("K")
 V = TypeVar("V")
 SOURCE = "asterisk-ami"
 ABANDON_GRACE_S = 5.0
+# Asterisk's channel-name suffix (``PJSIP/1001-0000000a``, ``Local/8002@q-00000001;1``).
+_CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]{8}(?:;\d)?$")
+_DIGIT_GAP = re.compile(r"(?<=\d)[\s().-](?=\d)")
+_PHONE_LIKE = re.compile(r"\d{7,}")
 
 
 class Bounded(OrderedDict[K, V], Generic[K, V]):
@@ -46,6 +53,17 @@ class Bounded(OrderedDict[K, V], Generic[K, V]):
         super().__setitem__(key, value)
         if len(self) > self.capacity:
             self.popitem(last=False)
+
+
+def transfer_target(target: str) -> str:
+    """The transfer destination as events may carry it: a phone number (7+ digits) is C2
+    data, so dialling out is recorded as ``"external"``; anything else is capped."""
+    for part in re.split(r"[|,]", target):
+        if "/" in part:  # a channel name: its unique suffix is not a number anyone dialled
+            part = _CHANNEL_SUFFIX.sub("", part)
+        if _PHONE_LIKE.search(_DIGIT_GAP.sub("", part)):
+            return "external"
+    return target[:64]
 
 
 def _float(frame: Frame, key: str, scale: float = 1.0) -> float | None:
@@ -80,6 +98,7 @@ class CallMapper:
         self._queues: Bounded[str, Record] = Bounded(1_000)
         self._agents: Bounded[str | None, Record] = Bounded(10_000)
         self._linked: Bounded[str, str] = Bounded()
+        self._answered_in: Bounded[str, str] = Bounded()  # linkedid → queue of AgentConnect
         self._hold_started: Bounded[str, float] = Bounded()
         self._hold_total: Bounded[str, float] = Bounded()
         self._seen: Bounded[str, int] = Bounded()
@@ -120,10 +139,10 @@ class CallMapper:
         return actor
 
     def _event(self, event_type: str, frame: Frame, *, uniqueid: str, linkedid: str,
-               extra: str = "", actor: Record | None = None,
+               extra: str = "", actor: Record | None = None, queue: str | None = None,
                payload: dict[str, Any] | None = None, **fields: Any) -> Prepared:
         caller = frame.get("CallerIDNum", "") if uniqueid == linkedid else ""
-        queue = frame.get("Queue") or None
+        queue = queue or frame.get("Queue") or None
         return self.p.record(
             event_type=event_type, source_system=SOURCE,
             source_event_id=self._source_id(uniqueid, frame.get("Event", ""), frame, extra),
@@ -196,6 +215,7 @@ class CallMapper:
                                    payload={"agent": agent,
                                             "ring_s": _float(frame, "RingTime", 1000.0)}))
         elif name == "AgentConnect":
+            self._answered_in[linkedid] = frame.get("Queue", "")
             out.append(self._event(v.CALL_ANSWERED, frame, uniqueid=uniqueid, linkedid=linkedid,
                                    extra=f":{agent}", actor=agent_actor, payload={
                                        "agent": agent, "wait_s": _float(frame, "HoldTime"),
@@ -253,8 +273,8 @@ class CallMapper:
             raise ValidationError(f"{name} without transferer ids", code="missing_field",
                                   field="TransfererUniqueid")
         return [self._event(v.CALL_TRANSFERRED, frame, uniqueid=uniqueid, linkedid=linkedid,
-                            actor=AGENT,
-                            payload={"transfer_to": target[:64]})]
+                            actor=AGENT, queue=self._answered_in.get(linkedid),
+                            payload={"transfer_to": transfer_target(target)})]
 
 
 MAPPED = frozenset({

@@ -13,9 +13,11 @@ from backbone.settings import Settings
 from connectors import app_web, branch, desktop, wechat
 from connectors.base import Pipeline
 from connectors.phone import PhoneConnector
+from connectors.queue_log import QueueLogConnector
 
 log = logging.getLogger(__name__)
 CHANNELS = ("app_web", "wechat", "branch", "phone")
+OPTIONAL = ("queue_log",)  # started when asked for, or when ``queue_log_path`` is set
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Running:
 
     ports: dict[str, int] = field(default_factory=dict)
     phone: PhoneConnector | None = None
+    queue_log: QueueLogConnector | None = None
     runners: list[web.AppRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     publisher: AsyncPublisher | None = None
@@ -38,9 +41,11 @@ class Running:
 
 
 async def start(settings: Settings, channels: list[str], stop: asyncio.Event) -> Running:
-    unknown = set(channels) - set(CHANNELS)
+    unknown = set(channels) - set(CHANNELS) - set(OPTIONAL)
     if unknown:
-        raise ValueError(f"unknown channels {sorted(unknown)}; choose from {CHANNELS}")
+        raise ValueError(f"unknown channels {sorted(unknown)}; choose from {CHANNELS + OPTIONAL}")
+    if "queue_log" in channels and not settings.queue_log_path:
+        raise ValueError("the queue_log channel needs CCB_QUEUE_LOG_PATH")
     publisher = AsyncPublisher(settings, client_id="connectors")
     await publisher.start()
     running = Running(publisher=publisher)
@@ -68,4 +73,9 @@ async def start(settings: Settings, channels: list[str], stop: asyncio.Event) ->
         running.phone = PhoneConnector(settings,
                                        pipeline=Pipeline(settings, "phone", publisher=publisher))
         running.tasks.append(asyncio.create_task(running.phone.run(stop, manage_pipeline=False)))
+    if "queue_log" in channels or settings.queue_log_path:
+        running.queue_log = QueueLogConnector(
+            settings, pipeline=Pipeline(settings, "queue_log", publisher=publisher))
+        running.tasks.append(asyncio.create_task(
+            running.queue_log.run(stop, manage_pipeline=False)))
     return running
