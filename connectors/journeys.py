@@ -13,6 +13,7 @@ import random
 import time
 import zlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 Step = tuple[str, Any]  # (kind, body): segment|wechat|bind|ami|desktop|branch|sleep
@@ -109,14 +110,19 @@ class Journey:
         self.pause()
 
     def web_chat(self, reason: str) -> None:
+        """A chat that asked for a human: queued, answered after a wait, closed now."""
         chat = self._id("chat")
         cookie = f"ck-{self.customer.device[4:]}"
-        events = ["Chat Requested", "Chat Queued", "Chat Agent Joined", "Chat Message",
-                  "Chat Closed"]
+        wait, first, handle = self.rng.randint(5, 90), self.rng.randint(5, 40), \
+            self.rng.randint(60, 600)
+        t0 = time.time() - (wait + handle)
+        offsets = (("Chat Requested", 0), ("Chat Queued", 0), ("Chat Agent Joined", wait),
+                   ("Chat Message", wait + first), ("Chat Closed", wait + handle))
         batch = [{"type": "track", "messageId": self._id("seg"), "anonymousId": cookie,
-                  "event": name, "properties": {"chat_id": chat, "reason": reason,
-                                                "agent": "web-agent-1", "text": "help"}}
-                 for name in events]
+                  "event": name, "timestamp": _iso(t0 + off),
+                  "properties": {"chat_id": chat, "reason": reason,
+                                 "agent": "web-agent-1", "text": "help"}}
+                 for name, off in offsets]
         self.steps.append(("segment", ("web", batch)))
         self.pause()
 
@@ -129,17 +135,23 @@ class Journey:
             self.steps.append(("bind", {"openid": c.openid, "unionid": c.unionid,
                                         "customer_number": c.number, "phone": c.phone,
                                         "bind_id": self._id("bind")}))
+        human = self.rng.random() < 0.4
+        wait, handle = self.rng.randint(3, 60), self.rng.randint(60, 480)
+        t0 = int(time.time()) - (20 + wait + handle if human else 0)
         self.steps.append(("wechat", {"MsgType": "text", "FromUserName": c.openid,
                                       "Content": "转账失败了怎么办" if reason ==
                                       "transfer_failed" else "请问怎么处理",
-                                      "MsgId": str(self._seq_num())}))
-        if self.rng.random() < 0.4:
+                                      "MsgId": str(self._seq_num()), "CreateTime": str(t0)}))
+        if human:  # "转人工" hands the chat to an agent (transfer_customer_service)
             self.steps.append(("wechat", {"MsgType": "text", "FromUserName": c.openid,
-                                          "Content": "转人工", "MsgId": str(self._seq_num())}))
+                                          "Content": "转人工", "MsgId": str(self._seq_num()),
+                                          "CreateTime": str(t0 + 20)}))
             self.steps.append(("wechat", {"MsgType": "event", "Event": "kf_create_session",
-                                          "FromUserName": c.openid, "KfAccount": "kf01@bank"}))
+                                          "FromUserName": c.openid, "KfAccount": "kf01@bank",
+                                          "CreateTime": str(t0 + 20 + wait)}))
             self.steps.append(("wechat", {"MsgType": "event", "Event": "kf_close_session",
-                                          "FromUserName": c.openid, "KfAccount": "kf01@bank"}))
+                                          "FromUserName": c.openid, "KfAccount": "kf01@bank",
+                                          "CreateTime": str(t0 + 20 + wait + handle)}))
         self.pause()
 
     def _seq_num(self) -> int:
@@ -156,7 +168,7 @@ class Journey:
         talk = rng.randint(60, 600)
         # The frames describe a call that ends now (AMI reports it as it happens, and the
         # live KPI windows count a contact in the minute it started).
-        t = [time.time() - (25 + wait + 4 + talk)]
+        t = [time.time() - (25 + wait + 4 + talk + 70)]  # 70: room for a second queue
 
         def at(step: float) -> str:
             t[0] += step
@@ -167,8 +179,10 @@ class Journey:
             {"Event": "QueueCallerJoin", **base, "Queue": queue, "Position": "1",
              "Count": "1", "Timestamp": at(25)},
         ]
-        desktop: list[dict[str, Any]] = [{"type": "ivr_authenticated", "id": self._id("ivr"), "linkedid": linkedid,
-                    "customer_number": c.number, "phone": c.phone, "occurred_at": "now"}]
+        desktop: list[dict[str, Any]] = [{
+            "type": "ivr_authenticated", "id": self._id("ivr"), "linkedid": linkedid,
+            "customer_number": c.number, "phone": c.phone,
+            "occurred_at": int((t[0] + 20) * 1000)}]  # in the IVR, before the queue
         outcome = rng.random()
         if outcome < 0.12:  # abandoned or timed out in the queue
             frames.append({"Event": "QueueCallerAbandon", **base, "Queue": queue,
@@ -185,12 +199,28 @@ class Journey:
             frames.append({"Event": "AgentConnect", **base, "Queue": queue,
                            "MemberName": agent, "HoldTime": str(wait), "RingTime": "4",
                            "Timestamp": at(4)})
-            if rng.random() < 0.15:
+            if rng.random() < 0.15:  # blind transfer into a second queue: a new entry there
+                first = talk // 3
                 frames.append({"Event": "BlindTransfer", "Result": "Success",
                                "TransfererUniqueid": f"{linkedid}-a",
                                "TransfererLinkedid": linkedid, "TransfereeUniqueid": linkedid,
                                "TransfereeLinkedid": linkedid, "Extension": "8002",
-                               "Context": "queues", "Timestamp": at(talk / 2)})
+                               "Context": "queues", "Timestamp": at(first)})
+                frames.append({"Event": "AgentComplete", **base, "Queue": queue,
+                               "MemberName": agent, "HoldTime": str(wait),
+                               "TalkTime": str(first), "Reason": "transfer",
+                               "Timestamp": at(0)})
+                queue, wait2 = "specialists", rng.randint(2, 60)
+                agent = f"agent-{rng.randint(41, 50):02d}"
+                frames.append({"Event": "QueueCallerJoin", **base, "Queue": queue,
+                               "Position": "1", "Count": "1", "Timestamp": at(1)})
+                frames.append({"Event": "AgentCalled", **base, "Queue": queue,
+                               "MemberName": agent, "Interface": f"SIP/{agent}",
+                               "Timestamp": at(wait2)})
+                frames.append({"Event": "AgentConnect", **base, "Queue": queue,
+                               "MemberName": agent, "HoldTime": str(wait2), "RingTime": "3",
+                               "Timestamp": at(3)})
+                talk -= first
             frames.append({"Event": "AgentComplete", **base, "Queue": queue,
                            "MemberName": agent, "HoldTime": str(wait), "TalkTime": str(talk),
                            "Reason": "caller", "Timestamp": at(talk)})
@@ -212,22 +242,26 @@ class Journey:
         self.pause()
 
     def branch(self, reason: str) -> None:
+        """A visit: ticket, called after the wait, identified at the counter, served."""
         c, rng = self.customer, self.rng
         branch = rng.choice(BRANCHES)
         ticket = f"A{self._seq_num() % 1000:03d}-{self.seq}"
         common: dict[str, Any] = {"branch": branch, "ticket_id": ticket, "queue": "personal",
-                  "service": reason}
-        wait = rng.randint(60, 1800)
+                                  "service": reason}
+        wait, service = rng.randint(60, 1800), rng.randint(120, 1200)
+        t0 = int(time.time() * 1000) - (wait + 30 + service) * 1000
+        counter = {"counter": "05", "teller": "T9"}
         self.steps.append(("branch", [
-            {"event": "ticket_issued", **common, "occurred_at": "now"},
-            {"event": "called", **common, "counter": "05", "wait_s": wait, "occurred_at": "now"},
-            {"event": "service_started", **common, "counter": "05", "teller": "T9",
-             "occurred_at": "now"},
-            {"event": "identified", **common, "counter": "05", "teller": "T9",
-             "occurred_at": "now", "customer": {"id_number": c.id_number,
-                                                "card_number": c.card}},
-            {"event": "service_ended", **common, "counter": "05", "teller": "T9",
-             "service_s": rng.randint(120, 1200), "occurred_at": "now", "reason": reason},
+            {"event": "ticket_issued", **common, "occurred_at": t0},
+            {"event": "called", **common, "counter": "05", "wait_s": wait,
+             "occurred_at": t0 + wait * 1000},
+            {"event": "service_started", **common, **counter,
+             "occurred_at": t0 + (wait + 30) * 1000},
+            {"event": "identified", **common, **counter,
+             "occurred_at": t0 + (wait + 35) * 1000,
+             "customer": {"id_number": c.id_number, "card_number": c.card}},
+            {"event": "service_ended", **common, **counter, "service_s": service,
+             "occurred_at": t0 + (wait + 30 + service) * 1000, "reason": reason},
             {"event": "rating_submitted", **common, "score": rng.choice([3, 4, 5, 5, 5]),
              "occurred_at": "now"},
         ]))
@@ -239,3 +273,7 @@ class Journey:
             "complaint_id": self._id("cmp"), "category": reason,
             "customer_number": self.customer.number, "occurred_at": "now",
             "due_at": int((time.time() + 15 * 86400) * 1000)}]))
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")

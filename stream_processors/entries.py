@@ -4,8 +4,9 @@ Entry fields (short keys: they are stored for every contact in the customer tabl
 ``sc`` scope (``queue:<q>`` or ``branch:<b>[/queue:<q>]``), ``j`` join time (ms) and ``jx``
 when the join event itself was seen, ``a`` answered at (ms), ``w`` queue wait (s), ``r``
 ring time (s), ``ag`` agent, ``t``/``h`` talk and customer hold (s), ``acw`` after-call
-work (s), ``hd`` handle time (s) where it comes from timestamps (chat, branch), ``st``
-service start (branch), ``fr`` first agent response (ms), and the flags ``done``
+work (s), ``st`` service start (branch), ``en`` end of handling (chat close, transfer,
+service end; ms), ``svc`` the branch system's own service time (s), ``fr`` first agent
+response (ms), and the flags ``done``
 (handled), ``x`` transferred out, ``ab`` abandoned, ``sh`` short abandon, ``tmo`` timeout.
 
 Definitions follow Asterisk app_queue / queue_log (docs/contact-model.md): wait is
@@ -15,6 +16,7 @@ answered nor abandoned, and a transfer into another queue is a new entry of that
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from backbone import vocabulary as v
@@ -177,7 +179,7 @@ def chat(c: Contact, etype: str, event: dict[str, Any], p: dict[str, Any] | None
     elif etype in (v.CHAT_TRANSFERRED, v.WECHAT_KF_SWITCH):
         e3 = _answered(c, at)
         if e3 is not None and not e3.get("done"):
-            e3.update(done=1, x=1, hd=max(0.0, (at - e3["a"]) / 1000))
+            e3.update(done=1, x=1, en=at)
         new: Entry = {"sc": scope, "j": at, "jx": 1}
         if etype == v.WECHAT_KF_SWITCH:  # the session moves straight to the next agent
             new.update(a=at, w=0.0, fr=at)
@@ -188,7 +190,7 @@ def chat(c: Contact, etype: str, event: dict[str, Any], p: dict[str, Any] | None
     elif etype in (v.CHAT_CLOSED, v.WECHAT_KF_CLOSE):
         open_ = [e for e in c["e"] if e.get("a") is not None and not e.get("done")]
         if open_:
-            open_[-1].update(done=1, hd=max(0.0, (at - open_[-1]["a"]) / 1000))
+            open_[-1].update(done=1, en=at)
         elif waiting:
             _leave(waiting[-1], max(0.0, (at - waiting[-1]["j"]) / 1000))
     elif etype == v.CHAT_ABANDONED and waiting:
@@ -222,18 +224,12 @@ def branch(c: Contact, etype: str, event: dict[str, Any], p: dict[str, Any] | No
     elif etype == v.BRANCH_NO_SHOW:
         e["ab"] = 1
     elif etype == v.BRANCH_SERVICE_ENDED:
-        e["done"] = 1
+        e["done"], e["en"] = 1, at
         svc = _num(p, "service_s")
-        if "st" in e:
-            e["hd"] = max(0.0, (at - e["st"]) / 1000)
-        elif svc is not None:
-            e["hd"] = svc
-        else:
-            e["hd"] = max(0.0, (at - e["a"]) / 1000) if e.get("a") is not None else 0.0
+        if svc is not None:
+            e["svc"] = svc
     elif etype == v.BRANCH_TRANSFERRED:
-        e.update(done=1, x=1)
-        start = e.get("st", e.get("a"))
-        e["hd"] = max(0.0, (at - start) / 1000) if start is not None else 0.0
+        e.update(done=1, x=1, en=at)
         target = (p or {}).get("to_queue")
         org = event.get("organisation") or {}
         new_scope = f"branch:{org['branch']}/queue:{target}" if target and org.get("branch") \
@@ -259,17 +255,29 @@ def merge_all(xs: list[Entry], ys: list[Entry]) -> list[Entry]:
         if mine is None:
             out.append(dict(y))
             continue
+        if y.get("jx") and not mine.get("jx"):  # the view that saw the join knows the wait
+            mine["j"], mine["jx"] = y["j"], 1
+            if "w" in y:
+                mine["w"] = y["w"]
         for k, val in y.items():
             mine.setdefault(k, val)
         for k in ("a", "st", "fr"):  # the earliest time either view saw
             if k in y:
                 mine[k] = min(mine[k], y[k])
-        if y.get("jx") and not mine.get("jx"):
-            mine["j"], mine["jx"] = y["j"], 1
-            if "w" in y:
-                mine["w"] = y["w"]
         if y.get("tmo"):
             mine.pop("ab", None)
             mine.pop("sh", None)
     out.sort(key=lambda e: e["j"])
     return out
+
+
+def handle_s(e: Mapping[str, Any]) -> float:
+    """Handle time of a handled entry: talk + hold (phone, from AgentComplete), else from
+    the start of service (branch) or the answer (chat) to its end, else the branch
+    system's own service time."""
+    if "t" in e:
+        return float(e["t"]) + float(e.get("h", 0.0))
+    start = e.get("st", e.get("a"))
+    if "en" in e and start is not None and not ("svc" in e and "st" not in e):
+        return max(0.0, (e["en"] - start) / 1000)
+    return float(e.get("svc", 0.0))

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream_processors.entries import handle_s
+
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 WINDOWS: dict[str, int] = {"1m": 1, "15m": 15, "1h": 60}
@@ -83,8 +85,8 @@ def _entry_facts(e: Mapping[str, Any], ch: str, cfg: KpiConfig,
         f["timeouts"] = 1
     if e.get("done"):
         after = e.get("acw", acw) or 0.0
-        talk = e.get("t", e.get("hd", 0.0)) or 0.0
         hold = e.get("h", 0.0) or 0.0
+        talk = handle_s(e) - hold
         f.update(handled=1, handle_sum=talk + hold + after, handle_n=1, talk_sum=talk,
                  hold_sum=hold, acw_sum=after)
     if e.get("x"):

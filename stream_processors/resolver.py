@@ -82,6 +82,9 @@ def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any]) -> Resol
             return res
         res.outs.append(Out(CUSTOMER, target, {"kind": action, "event": event,
                                                "identities": identities}))
+        if cmd.get("claim") and action == "event":
+            res.outs.append(Out(CUSTOMER, f"{ident.UNATTRIBUTED_PREFIX}{event['interaction_id']}",
+                                {"kind": "claim", "target": target}))
         if ident.is_known(target):
             for other in cmd.get("link") or ():
                 res.outs.append(Out(IDENTITY, ident.ident_key(other), {

@@ -144,5 +144,7 @@ def plan(event: dict[str, Any], memory: dict[str, Any] | None = None) -> list[Ou
         key = f"{ident.UNATTRIBUTED_PREFIX}{event['interaction_id']}"
         return [Out(CUSTOMER, key, {"kind": action, "event": event, "identities": []})]
     others = [i for i in idents if i is not first] if trusted and first.get("verified") else []
-    return [Out(IDENTITY, ident.ident_key(first),
-                {"kind": "route", "event": event, "action": action, "link": others})]
+    cmd: dict[str, Any] = {"kind": "route", "event": event, "action": action, "link": others}
+    if etype in CLAIM_TYPES:
+        cmd["claim"] = True  # the resolver claims the history for the customer it picks
+    return [Out(IDENTITY, ident.ident_key(first), cmd)]

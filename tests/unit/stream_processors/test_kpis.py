@@ -127,19 +127,20 @@ def ticket(t: int, kind: str, branch: str, tk: str, *, ids: Any = None, **payloa
 
 
 def test_branch_scopes_never_merge_and_a_visit_identified_late_counts_once() -> None:
-    cn = [ident("ID_NUMBER", "h:k1:id1", verified=True),
-          ident("CUSTOMER_NUMBER", "C9", verified=True)]
+    # Identified by ID card only (no customer number yet): the resolver picks the customer.
+    card = [ident("ID_NUMBER", "h:k1:id1", verified=True)]
     v = run([
         ticket(T0, "branch.ticket_issued", "b1", "A1"),
         ticket(T0 + 4 * MIN, "branch.called", "b1", "A1"),
-        ticket(T0 + 5 * MIN, "branch.identified", "b1", "A1", ids=cn),
-        ticket(T0 + 5 * MIN, "branch.service_started", "b1", "A1", ids=cn),
-        ticket(T0 + 15 * MIN, "branch.service_ended", "b1", "A1", ids=cn),
+        ticket(T0 + 5 * MIN, "branch.service_started", "b1", "A1"),
+        ticket(T0 + 5 * MIN + 1, "branch.identified", "b1", "A1", ids=card),
+        ticket(T0 + 15 * MIN, "branch.service_ended", "b1", "A1", service_s=590.0),
         ticket(T0, "branch.ticket_issued", "b2", "A1"),
         ticket(T0 + 20 * MIN, "branch.no_show", "b2", "A1"),
     ])
     b1 = v["BRANCH|branch:b1|today"]
     assert b1["contacts"] == 1 and b1["offered"] == 1 and b1["asa_s"] == 240.0
+    # handle = service started -> ended from the timestamps (the system said 590 s)
     assert b1["aht_s"] == 600.0 and v["BRANCH|branch:b1/queue:personal|today"]["offered"] == 1
     b2 = v["BRANCH|branch:b2/queue:personal|today"]
     assert b2["offered"] == 1 and b2["abandoned"] == 1 and b2["answer_rate"] == 0.0
