@@ -9,7 +9,7 @@ import signal
 
 from backbone.metrics import serve_metrics
 from backbone.settings import get_settings
-from connectors.runner import CHANNELS, start
+from connectors.runner import CHANNELS, OPTIONAL, start
 
 
 async def _main(channels: list[str]) -> None:
@@ -35,7 +35,8 @@ async def _main(channels: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m connectors", description=__doc__)
     parser.add_argument("--channels", default=",".join(CHANNELS),
-                        help=f"comma-separated subset of {','.join(CHANNELS)}")
+                        help=f"comma-separated subset of {','.join(CHANNELS + OPTIONAL)} "
+                             "(queue_log needs CCB_QUEUE_LOG_PATH and starts whenever it is set)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     channels = [c.strip() for c in args.channels.split(",") if c.strip()]
