@@ -125,7 +125,8 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     pending_context: dict[bytes, tuple[str, dict[str, Any] | None, bool]] = {}
     dirty_kpis: set[bytes] = set()
     alert_state: dict[bytes, dict[str, bool]] = {}
-    interval_cache: dict[bytes, dict[str, Any]] = {}  # last published value per interval
+    # Last published values per interval key, and each key's start (to forget old ones).
+    interval_cache: dict[bytes, tuple[int, dict[str, Any]]] = {}
     names = {t: t.get_topic_name() for t in (identity_cmds_t, customer_cmds_t, partials_t,
                                                context_t, identity_events_t, erasures_t,
                                                kpis_t, alerts_t)}
@@ -310,6 +311,10 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             return
         scopes = sorted(dirty_kpis)
         dirty_kpis.clear()
+        if len(interval_cache) > 50_000:  # intervals older than yesterday are final
+            horizon = min(start for start, _ in interval_cache.values()) + kpis.DAY_MS
+            for key in [k for k, (start, _) in interval_cache.items() if start < horizon]:
+                del interval_cache[key]
         for kb in scopes:
             view = kpi_view.get(kb)
             if not view:
@@ -330,9 +335,9 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             since = windows.business_day_start(now, cfg, days_back=1)
             for window, rec in windows.intervals(buckets, since, cfg).items():
                 ikey = f"{scope_key}|{window}".encode()
-                if interval_cache.get(ikey) == rec["values"]:
+                if (interval_cache.get(ikey) or (0, None))[1] == rec["values"]:
                     continue
-                interval_cache[ikey] = rec["values"]
+                interval_cache[ikey] = (rec["window_start"], rec["values"])
                 await emit(kpis_t, ikey, dumps({"channel": channel, "scope": scope,
                                                 "window": window, "as_of": now, **rec}))
             firing = alert_rules.evaluate(channel, scope, buckets, now, values, cfg)
