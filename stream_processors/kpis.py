@@ -142,7 +142,9 @@ def facts(state: Mapping[str, Any] | None, cfg: KpiConfig) -> Facts:
         ch = c["ch"]
         entries = c.get("e") or ()
         cf = _journey_facts(c, cs[idx + 1:], hands, cfg)
-        minute = _minute(c["start"])
+        # An assisted contact counts in the interval it was first offered to a human (as
+        # the switch's queue report counts the call), a self-service one at its start.
+        minute = _minute(entries[0]["j"] if entries else c["start"])
         _add(out, f"{ch}|all|t|{minute}", cf)
         home = _branch_of(entries[0].get("sc")) if entries else None
         if home:
