@@ -63,7 +63,7 @@ def _entry_facts(e: Mapping[str, Any], ch: str, cfg: KpiConfig,
         f["short_abandons"] = 1
     else:
         f["offered"] = 1
-    if e.get("a") is not None:
+    if e.get("a") is not None and not e.get("ab"):  # a no-show (过号) was called, not served
         f["answered"] = 1
         wait = e.get("w")
         if wait is not None:
