@@ -26,6 +26,7 @@ from connectors.ami_server import AmiServer
 from connectors.branch import create_app as create_branch
 from connectors.desktop import create_app as create_desktop
 from connectors.phone import PhoneConnector
+from connectors.queue_log import QueueLogConnector
 from tests.integration.stream_processors import harness as h
 from tests.support import asterisk_scenario, branch_reference, branch_scenario
 from tests.support import queue_log_reference as ref
@@ -247,11 +248,11 @@ async def test_phone_kpis_reconcile_with_queue_log(
     await wait_for_kpis(settings, expected, "PHONE", worker)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
 async def test_queue_log_path_equals_ami_path(
-        tmp_path: Path, settings_factory: Callable[..., Settings],
+        seed: int, tmp_path: Path, settings_factory: Callable[..., Settings],
         worker_factory: Callable[..., h.WorkerProcess]) -> None:
-    queue_log = pytest.importorskip("connectors.queue_log")
-    scenario = asterisk_scenario.generate(1, t0_ms=phone_t0(1))
+    scenario = asterisk_scenario.generate(seed, t0_ms=phone_t0(seed))
     via_ami = settings_factory(kpi_publish_interval_s=0.5)
     via_log = settings_factory(kpi_publish_interval_s=0.5)
     ami_worker, log_worker = worker_factory(via_ami, "ami"), worker_factory(via_log, "log")
@@ -259,7 +260,7 @@ async def test_queue_log_path_equals_ami_path(
     log_worker.start()
     path = tmp_path / "queue_log"
     path.write_text("".join(f"{line}\n" for line in scenario.queue_log))
-    connector = queue_log.QueueLogConnector(via_log, path=path,
+    connector = QueueLogConnector(via_log, path=path,
                                             state_path=tmp_path / "queue_log.state")
     stop = asyncio.Event()
     tailing = asyncio.create_task(connector.run(stop))
