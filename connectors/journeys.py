@@ -192,13 +192,16 @@ class Journey:
                 frames.append({"Event": "VarSet", **base, "Variable": "QUEUESTATUS",
                                "Value": "TIMEOUT", "Timestamp": at(0)})
         else:
+            def answer(queue: str, agent: str, wait: int, ring: int) -> None:
+                frames.append({"Event": "AgentCalled", **base, "Queue": queue,
+                               "MemberName": agent, "Interface": f"SIP/{agent}",
+                               "Timestamp": at(wait)})
+                frames.append({"Event": "AgentConnect", **base, "Queue": queue,
+                               "MemberName": agent, "HoldTime": str(wait),
+                               "RingTime": str(ring), "Timestamp": at(ring)})
+
             agent = f"agent-{rng.randint(1, 40):02d}"
-            frames.append({"Event": "AgentCalled", **base, "Queue": queue,
-                           "MemberName": agent, "Interface": f"SIP/{agent}",
-                           "Timestamp": at(wait)})
-            frames.append({"Event": "AgentConnect", **base, "Queue": queue,
-                           "MemberName": agent, "HoldTime": str(wait), "RingTime": "4",
-                           "Timestamp": at(4)})
+            answer(queue, agent, wait, 4)
             if rng.random() < 0.15:  # blind transfer into a second queue: a new entry there
                 first = talk // 3
                 frames.append({"Event": "BlindTransfer", "Result": "Success",
@@ -210,16 +213,11 @@ class Journey:
                                "MemberName": agent, "HoldTime": str(wait),
                                "TalkTime": str(first), "Reason": "transfer",
                                "Timestamp": at(0)})
-                queue, wait2 = "specialists", rng.randint(2, 60)
+                queue, wait = "specialists", rng.randint(2, 60)
                 agent = f"agent-{rng.randint(41, 50):02d}"
                 frames.append({"Event": "QueueCallerJoin", **base, "Queue": queue,
                                "Position": "1", "Count": "1", "Timestamp": at(1)})
-                frames.append({"Event": "AgentCalled", **base, "Queue": queue,
-                               "MemberName": agent, "Interface": f"SIP/{agent}",
-                               "Timestamp": at(wait2)})
-                frames.append({"Event": "AgentConnect", **base, "Queue": queue,
-                               "MemberName": agent, "HoldTime": str(wait2), "RingTime": "3",
-                               "Timestamp": at(3)})
+                answer(queue, agent, wait, 3)
                 talk -= first
             frames.append({"Event": "AgentComplete", **base, "Queue": queue,
                            "MemberName": agent, "HoldTime": str(wait), "TalkTime": str(talk),

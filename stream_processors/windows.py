@@ -4,7 +4,7 @@ time zone, as contact centres report them (Amazon Connect / Genesys interval rep
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from backbone.business_time import INTERVALS, interval_end, interval_start
@@ -25,19 +25,24 @@ def sum_windows(partials: Iterable[Mapping[str, Any]],
     totals: dict[str, dict[str, float]] = {name: {} for name in ranges}
     spans = [(totals[name], start, end) for name, (start, end) in ranges.items()]
     lowest = min((start for _, start, _ in spans), default=0)
+    for m, val in _minutes(partials, lowest):
+        for total, start, end in spans:
+            if m < start or (end is not None and m >= end):
+                continue
+            for name, x in val.items():
+                total[name] = total.get(name, 0.0) + x
+    return totals
+
+
+def _minutes(partials: Iterable[Mapping[str, Any]], since: int
+             ) -> Iterator[tuple[int, Mapping[str, float]]]:
+    """(minute, counters) of every time bucket from ``since`` on, across partitions."""
     for part in partials:
         for key, val in part.items():
-            if key[0] != "t":
-                continue
-            m = int(key[2:])
-            if m < lowest:
-                continue
-            for total, start, end in spans:
-                if m < start or (end is not None and m >= end):
-                    continue
-                for name, x in val.items():
-                    total[name] = total.get(name, 0.0) + x
-    return totals
+            if key[0] == "t":
+                m = int(key[2:])
+                if m >= since:
+                    yield m, val
 
 
 def open_complaints(partials: Iterable[Mapping[str, Any]], now: int,
@@ -84,16 +89,10 @@ def intervals(partials: Iterable[Mapping[str, Any]], since: int,
     """Clock-aligned interval KPIs for every interval with data from ``since`` on:
     ``"30m@<start_ms>"`` -> {"interval", "window_start", "window_end", "values"}."""
     per_minute: dict[int, dict[str, float]] = {}
-    for part in partials:
-        for key, val in part.items():
-            if key[0] != "t":
-                continue
-            m = int(key[2:])
-            if m < since:
-                continue
-            slot = per_minute.setdefault(m, {})
-            for name, x in val.items():
-                slot[name] = slot.get(name, 0.0) + x
+    for m, val in _minutes(partials, since):
+        slot = per_minute.setdefault(m, {})
+        for name, x in val.items():
+            slot[name] = slot.get(name, 0.0) + x
     acc: dict[tuple[str, int], dict[str, float]] = {}
     for m, counters in per_minute.items():
         for name, minutes in INTERVALS.items():
