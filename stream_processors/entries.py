@@ -3,8 +3,8 @@
 Entry fields (short keys: they are stored for every contact in the customer table):
 ``sc`` scope (``queue:<q>`` or ``branch:<b>[/queue:<q>]``), ``j`` join time (ms) and ``jx``
 when the join event itself was seen, ``a`` answered at (ms), ``w`` queue wait (s), ``r``
-ring time (s), ``ag`` agent, ``t``/``h`` talk and customer hold (s), ``acw`` after-call
-work (s), ``st`` service start (branch), ``en`` end of handling (chat close, transfer,
+ring time (s), ``rg`` [time, agent] of the last agent rung before the answer, ``ag``
+agent, ``t``/``h`` talk and customer hold (s), ``acw`` after-call work (s), ``st`` service start (branch), ``en`` end of handling (chat close, transfer,
 service end; ms), ``svc`` the branch system's own service time (s), ``fr`` first agent
 response (ms), and the flags ``done``
 (handled), ``x`` transferred out, ``ab`` abandoned, ``sh`` short abandon, ``tmo`` timeout.
@@ -104,16 +104,24 @@ def phone(c: Contact, etype: str, event: dict[str, Any], p: dict[str, Any] | Non
     wait = _num(p, "wait_s")
     if etype == v.CALL_QUEUED:
         join(c, scope, at)
+    elif etype == v.CALL_AGENT_RINGING:  # ring time without AgentConnect's RingTime
+        e0 = current(c, scope, at)
+        if e0.get("a") is None:
+            e0["rg"] = [at, (p or {}).get("agent")]
     elif etype == v.CALL_ANSWERED:
         e = current(c, scope, at, wait)
         e["a"] = min(e.get("a", at), at)
         if wait is not None:
             e["w"] = wait
         ring = _num(p, "ring_s")
+        agent = p.get("agent") if p else None
+        rung = e.pop("rg", None)
+        if ring is None and rung and rung[1] == agent and rung[0] <= at:
+            ring = (at - rung[0]) / 1000  # AgentCalled -> AgentConnect
         if ring is not None:
             e["r"] = ring
-        if p and p.get("agent"):
-            e["ag"] = p["agent"]
+        if agent:
+            e["ag"] = agent
     elif etype == v.CALL_COMPLETED:
         e = current(c, scope, at, wait)
         e["done"] = 1

@@ -210,3 +210,15 @@ def test_empty_denominators_are_none_and_meaningless_kpis_are_not_shown() -> Non
     shown = formulas.meaningful(formulas.formulas({"contacts": 3, "self_service": 3}))
     assert "offered" not in shown and "service_level" not in shown
     assert shown["contacts"] == 3 and shown["self_service_rate"] == 1.0
+
+
+def test_ring_time_falls_back_to_agent_called_until_agent_connect() -> None:
+    q = run([
+        call(T0, "call.queued", "r1"),
+        call(T0 + 10 * S, "call.agent_ringing", "r1", agent="A"),
+        call(T0 + 26 * S, "call.answered", "r1", wait_s=26.0, agent="A"),  # no RingTime
+        call(T0 + MIN, "call.queued", "r2"),
+        call(T0 + MIN + 5 * S, "call.agent_ringing", "r2", agent="B"),
+        call(T0 + MIN + 20 * S, "call.answered", "r2", wait_s=20.0, agent="B"),
+    ])["PHONE|queue:q1|today"]
+    assert q["three_rings_rate"] == 0.5  # 16 s rang (> 15 s), 15 s rang (within three rings)
