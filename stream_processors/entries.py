@@ -1,13 +1,14 @@
 """Queue entries of a contact, per channel: how each source event moves an entry forward.
 
 Entry fields (short keys: they are stored for every contact in the customer table):
-``sc`` scope (``queue:<q>`` or ``branch:<b>[/queue:<q>]``), ``j`` join time (ms) and ``jx``
-when the join event itself was seen, ``a`` answered at (ms), ``w`` queue wait (s), ``r``
-ring time (s), ``rg`` [time, agent] of the last agent rung before the answer, ``ag``
-agent, ``t``/``h`` talk and customer hold (s), ``acw`` after-call work (s), ``st`` service start (branch), ``en`` end of handling (chat close, transfer,
-service end; ms), ``svc`` the branch system's own service time (s), ``fr`` first agent
-response (ms), and the flags ``done``
-(handled), ``x`` transferred out, ``ab`` abandoned, ``sh`` short abandon, ``tmo`` timeout.
+``sc`` scope (``queue:<q>`` or ``branch:<b>[/queue:<q>]``); ``j`` join time (ms) and
+``jx`` when the join event itself was seen; ``a`` answered at (ms); ``w`` queue wait (s);
+``r`` ring time (s); ``rg`` [time, agent] of the last agent rung before the answer;
+``ag`` agent; ``t``/``h`` talk and customer hold (s); ``acw`` after-call work (s); ``st``
+service start (branch, ms); ``en`` end of handling (chat close, transfer, service end;
+ms); ``svc`` the branch system's own service time (s); ``fr`` first agent response (ms);
+the flags ``done`` (handled), ``x`` transferred out, ``ab`` abandoned, ``sh`` short
+abandon, ``tmo`` timeout.
 
 Definitions follow Asterisk app_queue / queue_log (docs/contact-model.md): wait is
 AgentConnect's HoldTime, talk + hold is AgentComplete's TalkTime, a timeout is neither
