@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
+    ident.use_customer_id_key(s.customer_id_key.get_secret_value())
     codecs = Codecs(s)
     cfg = kpi_config(s)
     bnd = bounds(s)

@@ -6,7 +6,10 @@ single writer of that identifier; nothing in this module needs a lock or a netwo
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from backbone.identifiers import is_blocked
@@ -24,8 +27,8 @@ PRECEDENCE: tuple[str, ...] = (
     "CUSTOMER_NUMBER", "APP_USER", "WEB_LOGIN", "WECHAT_UNIONID", "WECHAT_OPENID",
     "ID_NUMBER", "CARD", "PHONE", "DEVICE", "COOKIE",
 )
-KNOWN_PREFIX = "c:"        # c:<customer number> — deterministic, needs no coordination
-PROVISIONAL_PREFIX = "p:"  # p:<TYPE>:<value> — anonymous history, merged once linked
+KNOWN_PREFIX = "c:"        # c:<surrogate of the customer number> — needs no coordination
+PROVISIONAL_PREFIX = "p:"  # p:<surrogate of TYPE:value> — anonymous history, merged once linked
 AMBIGUOUS_PREFIX = "a:"    # a:<TYPE>:<value> — shared identifier; never merged
 UNATTRIBUTED_PREFIX = "i:"  # i:<interaction id> — no usable identifier at all
 
@@ -39,12 +42,32 @@ def usable(ident: dict[str, Any]) -> bool:
     return LIMITS.get(str(ident.get("type")), 0) > 0 and not is_blocked(str(ident.get("value", "")))
 
 
+# Customer ids are surrogates: a keyed hash (CCB_CUSTOMER_ID_KEY, a permanent secret that,
+# unlike the PII HMAC key, is never rotated) of the customer number or identifier. Every
+# worker derives the same id without coordination, replays give the same ids, and nobody
+# without the key can tell the customer number from the id. Set once per process.
+DEV_CUSTOMER_ID_KEY = "local-dev-customer-id-key-change-me"
+_id_key = [DEV_CUSTOMER_ID_KEY.encode()]
+
+
+def use_customer_id_key(key: str) -> None:
+    """Configure the surrogate key of this process (the worker does it at start)."""
+    _id_key[0] = key.encode()
+    _surrogate.cache_clear()
+
+
+@lru_cache(maxsize=200_000)
+def _surrogate(prefix: str, material: str) -> str:
+    digest = hmac.new(_id_key[0], material.encode(), hashlib.sha256).hexdigest()
+    return f"{prefix}{digest[:24]}"
+
+
 def known_customer_id(customer_number: str) -> str:
-    return f"{KNOWN_PREFIX}{customer_number}"
+    return _surrogate(KNOWN_PREFIX, f"CUSTOMER_NUMBER:{customer_number}")
 
 
 def provisional_id(key: str) -> str:
-    return f"{PROVISIONAL_PREFIX}{key}"
+    return _surrogate(PROVISIONAL_PREFIX, key)
 
 
 def is_known(customer_id: str) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from backbone.serde import DEAD_LETTER, AvroSerde, registry_client
 from backbone.settings import Settings
+from stream_processors.identity import known_customer_id as C
 from stream_processors.synthetic import event, ident
 from tests.integration.stream_processors import harness as h
 
@@ -28,7 +29,7 @@ def test_poison_message_is_dead_lettered_and_partition_keeps_flowing(
     h.wait_idle(settings, worker=worker)
 
     context = h.latest(settings, "customer-context")
-    assert [e["event_id"] for e in context["c:C9"]["timeline"]] == [good["event_id"]]
+    assert [e["event_id"] for e in context[C("C9")]["timeline"]] == [good["event_id"]]
     serde = AvroSerde(registry_client(settings), DEAD_LETTER)
     letters = [serde.deserialize(settings.topic("dead-letters"), v)
                for _, v in h.read_all(settings, "dead-letters") if v]

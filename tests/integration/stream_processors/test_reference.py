@@ -8,6 +8,8 @@ from collections.abc import Callable
 import orjson
 
 from backbone.settings import Settings
+from stream_processors.identity import known_customer_id as C
+from stream_processors.identity import provisional_id as P
 from tests.integration.stream_processors import harness as h
 from tests.unit.stream_processors import checks
 from tests.unit.stream_processors import reference as ref
@@ -26,7 +28,7 @@ def test_reference_log_through_real_worker(settings_factory: Callable[..., Setti
     audit = [orjson.loads(v) for _, v in h.read_all(settings, "identity-events") if v]
     checks.check_identity_events(audit)
     erasures = h.latest(settings, "erasures")
-    assert set(erasures) == {"c:C500", "p:WECHAT_OPENID:o-f"}
+    assert set(erasures) == {C("C500"), P("WECHAT_OPENID:o-f")}
 
     def kpis_match() -> bool:
         view = {k: v["values"] for k, v in h.latest(settings, "kpis").items() if v}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stream_processors.identity import known_customer_id as C
 from tests.unit.stream_processors import reference as ref
 
 
@@ -20,13 +21,13 @@ def check_context(context: dict[str, Any]) -> None:
         assert key in context and context[key] is None, f"{key} should be a tombstone"
     live = {k for k, v in context.items() if v is not None}
     assert live == set(ref.EXPECTED_TIMELINES), live
-    journeys = context["c:C100"]["journeys"]
+    journeys = context[C("C100")]["journeys"]
     assert len(journeys) == 1
     assert {k: journeys[0][k] for k in ref.EXPECTED_JOURNEY_C100} == ref.EXPECTED_JOURNEY_C100
-    assert context["c:C400"]["complaints"][0]["status"] == "closed"
-    assert context["c:C100"]["surveys"] == [{"kind": "CSAT", "score": 5, "scale_max": 5,
+    assert context[C("C400")]["complaints"][0]["status"] == "closed"
+    assert context[C("C100")]["surveys"] == [{"kind": "CSAT", "score": 5, "scale_max": 5,
                                             "at": ref.A_SURVEY["occurred_at"]}]
-    call = next(c for c in context["c:C100"]["contacts"] if c["interaction_id"] == "call-a1")
+    call = next(c for c in context[C("C100")]["contacts"] if c["interaction_id"] == "call-a1")
     assert call["outcome"] == "completed"
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from backbone import models
+from stream_processors.identity import known_customer_id as C
+from stream_processors.identity import provisional_id as P
 from stream_processors.synthetic import event, ident
 
 T0 = 1_795_744_800_000  # 2026-11-27 02:00 UTC = 10:00 China Standard Time
@@ -116,35 +118,35 @@ def ids(*events: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- known answers
 # customer id -> timeline event ids, newest first (ordered by event time).
 EXPECTED_TIMELINES: dict[str, list[str]] = {
-    "c:C100": ids(A_SURVEY, A_WRAPUP, A_COMPLETED, A_ANSWERED, A_AUTH, A_QUEUED, A_APP_LOGIN,
+    C("C100"): ids(A_SURVEY, A_WRAPUP, A_COMPLETED, A_ANSWERED, A_AUTH, A_QUEUED, A_APP_LOGIN,
                   A_LOGIN, A_LATE_TRACK, A_PAGE),
-    "c:C200": ids(B2_COMPLETED, B2_ANSWERED, B2_QUEUED, B_AUTH),
-    "c:C300": ids(C_APP_LOGIN),
+    C("C200"): ids(B2_COMPLETED, B2_ANSWERED, B2_QUEUED, B_AUTH),
+    C("C300"): ids(C_APP_LOGIN),
     # The ticket was issued before anyone knew who it was: the counter identification
     # claims it for C400 (one visit, counted once).
-    "c:C400": ids(D_CLOSED, D_COMPLAINT, D_ENDED, D_IDENT, D_CALLED, D_TICKET),
+    C("C400"): ids(D_CLOSED, D_COMPLAINT, D_ENDED, D_IDENT, D_CALLED, D_TICKET),
 }
 EXPECTED_IDENTITIES: dict[str, set[tuple[str, str]]] = {
-    "c:C100": {("COOKIE", CK_A), ("WEB_LOGIN", WL_A), ("CUSTOMER_NUMBER", "C100"),
+    C("C100"): {("COOKIE", CK_A), ("WEB_LOGIN", WL_A), ("CUSTOMER_NUMBER", "C100"),
                ("APP_USER", APP_A), ("PHONE", PHONE_A)},
-    "c:C200": {("CUSTOMER_NUMBER", "C200"), ("PHONE", PHONE_A)},
-    "c:C300": {("CUSTOMER_NUMBER", "C300")},
-    "c:C400": {("CUSTOMER_NUMBER", "C400"), ("ID_NUMBER", "h:k1:iddddd")},
+    C("C200"): {("CUSTOMER_NUMBER", "C200"), ("PHONE", PHONE_A)},
+    C("C300"): {("CUSTOMER_NUMBER", "C300")},
+    C("C400"): {("CUSTOMER_NUMBER", "C400"), ("ID_NUMBER", "h:k1:iddddd")},
 }
 # Keys whose latest customer-context record is a tombstone: merged anonymous history and
 # erased customers. The unattributed ticket (key i:...) never publishes a context.
-EXPECTED_TOMBSTONES = {"p:COOKIE:" + CK_A, "p:PHONE:" + PHONE_A, "c:C500",
-                       "p:WECHAT_OPENID:o-f"}
+EXPECTED_TOMBSTONES = {P("COOKIE:" + CK_A), P("PHONE:" + PHONE_A), C("C500"),
+                       P("WECHAT_OPENID:o-f")}
 EXPECTED_IDENTITY_EVENTS: set[tuple[str, str, str]] = {
-    ("merge", "COOKIE:" + CK_A, "c:C100"),
-    ("merge", "PHONE:" + PHONE_A, "c:C100"),
-    ("shared", "PHONE:" + PHONE_A, "c:C200"),
-    ("conflict", "APP_USER:" + APP_A, "c:C300"),
-    ("deleted", "WECHAT_OPENID:o-e", "c:C500"),
-    ("deleted", "CUSTOMER_NUMBER:C500", "c:C500"),
-    ("deleted", "WECHAT_OPENID:o-f", "p:WECHAT_OPENID:o-f"),
+    ("merge", "COOKIE:" + CK_A, C("C100")),
+    ("merge", "PHONE:" + PHONE_A, C("C100")),
+    ("shared", "PHONE:" + PHONE_A, C("C200")),
+    ("conflict", "APP_USER:" + APP_A, C("C300")),
+    ("deleted", "WECHAT_OPENID:o-e", C("C500")),
+    ("deleted", "CUSTOMER_NUMBER:C500", C("C500")),
+    ("deleted", "WECHAT_OPENID:o-f", P("WECHAT_OPENID:o-f")),
 }
-EXPECTED_CONFLICTS = {"c:C200": 1, "c:C300": 1}
+EXPECTED_CONFLICTS = {C("C200"): 1, C("C300"): 1}
 EXPECTED_JOURNEY_C100 = {"reason": "transfer_failed", "status": "resolved",
                          "channels": ["WEB", "PHONE"], "last_channel": "PHONE"}
 # KPI snapshots for the "today" window, checked value by value.

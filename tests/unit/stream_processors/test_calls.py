@@ -20,6 +20,7 @@ from backbone.settings import Settings
 from connectors import desktop
 from connectors.base import Pipeline
 from connectors.calls import CallMapper
+from stream_processors.identity import known_customer_id as C
 from tests.unit.stream_processors.engine import Engine
 
 
@@ -86,7 +87,7 @@ def test_call_events_without_identifiers_join_the_callers_customer() -> None:
     engine = Engine()
     engine.feed(events)
     assert not [k for k in engine.customers if k.startswith("i:")], "events left unattributed"
-    snap = engine.context["c:C00000011"]
+    snap = engine.context[C("C00000011")]
     assert sorted(e["event_type"] for e in snap["timeline"]) == sorted(types)
     kpis = engine.kpi_values()
     queue = kpis["PHONE|queue:cards|today"]
@@ -115,9 +116,9 @@ def test_second_call_of_a_known_caller_and_a_family_phone() -> None:
     # The wrap-up and survey of C2's call follow the IVR authentication to C2. The call's
     # AMI events carry only the phone and happened before C2 linked it: event-time aware
     # routing gives them to the phone's first customer (a documented limit).
-    c2 = [e["event_type"] for e in engine.context["c:C2"]["timeline"]]
+    c2 = [e["event_type"] for e in engine.context[C("C2")]["timeline"]]
     assert sorted(c2) == ["call.ivr_authenticated", "call.wrapup", "survey.answered"]
-    c1 = {e["event_id"] for e in engine.context["c:C1"]["timeline"]}
+    c1 = {e["event_id"] for e in engine.context[C("C1")]["timeline"]}
     assert c1 >= {e["event_id"] for e in first + second}
     assert not [k for k in engine.customers if k.startswith("i:")]
 
@@ -135,4 +136,4 @@ def test_memory_does_not_reroute_a_redelivered_earlier_event() -> None:
     assert memory is not None and memory["a"] == "C9"
     assert [o.key for o in routing.plan(ticket, memory)] == ["i:tk-1"]
     later = event("branch.service_ended", "BRANCH", 3_000, "tk-1", branch="b1")
-    assert [o.key for o in routing.plan(later, memory)] == ["c:C9"]
+    assert [o.key for o in routing.plan(later, memory)] == [C("C9")]

@@ -31,11 +31,12 @@ def test_anonymous_event_parks_under_provisional_key_then_merges_on_link() -> No
     rec = ident.IdentityRecord()
     page = event("digital.page", "WEB", T, "w1", identifiers=[idf("COOKIE", "ck")])
     res = resolver.handle(rec, "COOKIE:ck", {"kind": "route", "event": page, "link": []})
-    assert [o.key for o in res.outs] == ["p:COOKIE:ck"]
+    assert [o.key for o in res.outs] == [ident.provisional_id("COOKIE:ck")]
     res = resolver.handle(rec, "COOKIE:ck", {"kind": "link", "customer_id": "c:C1",
                                              "identifier": idf("COOKIE", "ck"), "at": T + 1})
     merge = [o for o in res.outs if o.value["kind"] == "merge_into"]
-    assert [(o.key, o.value["target"]) for o in merge] == [("p:COOKIE:ck", "c:C1")]
+    assert [(o.key, o.value["target"]) for o in merge] == [(ident.provisional_id("COOKIE:ck"),
+                                                            "c:C1")]
     assert {e["type"] for e in res.identity_events} == {"linked", "merge"}
 
 
@@ -74,3 +75,15 @@ def test_replayed_link_resends_the_merge_but_audits_nothing() -> None:
     again = resolver.handle(rec, "COOKIE:ck", cmd)
     assert again.identity_events == []
     assert any(o.value["kind"] == "merge_into" for o in again.outs)
+
+
+def test_customer_ids_are_keyed_surrogates_that_never_show_the_number() -> None:
+    a = ident.known_customer_id("C00001234")
+    assert a == ident.known_customer_id("C00001234")  # every worker derives the same id
+    assert "1234" not in a and a.startswith("c:") and len(a) == 26
+    assert "o-secret" not in ident.provisional_id("WECHAT_OPENID:o-secret")
+    try:
+        ident.use_customer_id_key("another-deployment-key-0123456789")
+        assert ident.known_customer_id("C00001234") != a  # not derivable without the key
+    finally:
+        ident.use_customer_id_key(ident.DEV_CUSTOMER_ID_KEY)

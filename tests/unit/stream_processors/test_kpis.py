@@ -7,6 +7,7 @@ from typing import Any
 
 from backbone import models
 from stream_processors import formulas, kpis, windows
+from stream_processors.identity import known_customer_id as C
 from stream_processors.synthetic import event, ident
 from tests.unit.stream_processors.engine import Engine
 
@@ -157,7 +158,7 @@ def test_fcr_repeat_at_exactly_seven_days_counts_and_one_ms_later_does_not() -> 
     eng = Engine()
     eng.feed([contact(T0, "app:session:s1"), contact(T0 + 7 * DAY, "app:session:s2"),
               contact(T0 + 14 * DAY + 1, "app:session:s3")])
-    state = eng.customers["c:C1"]
+    state = eng.customers[C("C1")]
     total = windows.sum_window([{k.split("|", 2)[2]: v for k, v in kpis.facts(
         state, kpis.KpiConfig()).items() if k.startswith("APP|all")}], 0)
     # s1 -> s2 exactly 7 days: a repeat; s2 -> s3 7 days + 1 ms: not; s3 has no successor.

@@ -3,6 +3,8 @@ outputs equal the hand-written answers."""
 
 from __future__ import annotations
 
+from stream_processors.identity import known_customer_id as C
+from stream_processors.identity import provisional_id as P
 from tests.unit.stream_processors import checks
 from tests.unit.stream_processors import reference as ref
 from tests.unit.stream_processors.engine import Engine
@@ -29,11 +31,11 @@ def test_reference_kpis_match_known_answers() -> None:
 
 def test_reference_erasure_is_recorded_and_stays_deleted() -> None:
     engine = run()
-    assert [e["customer_id"] for e in engine.erasures] == ["c:C500", "p:WECHAT_OPENID:o-f"]
+    assert [e["customer_id"] for e in engine.erasures] == [C("C500"), P("WECHAT_OPENID:o-f")]
     assert engine.identities["WECHAT_OPENID:o-e"]["c"] == []
     # Replaying the whole log again changes nothing: deletions hold, duplicates are ignored.
     before = {k: v for k, v in engine.context.items()}
     for phase in ref.PHASES:
         engine.feed(phase)
-    assert engine.context["c:C500"] is None
+    assert engine.context[C("C500")] is None
     assert engine.context == before
