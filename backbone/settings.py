@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # hashed identifier so the key can be rotated without mixing hashes.
     hmac_key: SecretStr = SecretStr("local-dev-hmac-key-change-me")
     hmac_key_id: str = "k1"
+    # Customer ids are keyed surrogates of the customer number (stream_processors/identity.py):
+    # a permanent secret, never rotated (rotating it would re-key every customer).
+    customer_id_key: SecretStr = SecretStr("local-dev-customer-id-key-change-me")
     hmac_previous_keys: dict[str, SecretStr] = Field(default_factory=dict)
     keep_message_text: bool = False
 
