@@ -6,17 +6,60 @@ only turn into plain strings where a client is built.
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backbone import production
+from backbone.errors import ConfigurationError
+from backbone.production import DEV_API_KEYS, DEV_GRPC_TOKENS, DEV_KEYS
+
+Trust = Literal["client", "server"]
+
+
+class KeySource(BaseModel):
+    """What a write key or API key stands for: the source it names and how far it is trusted.
+
+    ``server``: a back end that proves what it says (its logins and identifications are
+    verified links). ``client``: a key shipped inside an app or web page, hence public, so
+    whatever it sends is a claim (connectors/README.md, "Trust").
+    """
+
+    model_config = ConfigDict(frozen=True)
+    source: str
+    trust: Trust
+
+
+def _key_source(default: Trust) -> BeforeValidator:
+    """Also takes the plain ``"source"`` form, and a mapping without ``trust``."""
+    def coerce(value: Any) -> Any:
+        if isinstance(value, str):
+            return {"source": value, "trust": default}
+        if isinstance(value, dict):
+            return {"trust": default} | value
+        return value
+    return BeforeValidator(coerce)
+
+
+# A plain "app" keeps its old meaning: Segment write keys are shipped in apps (client);
+# branch and desktop API keys are back-end credentials (server).
+ClientKeys = dict[str, Annotated[KeySource, _key_source("client")]]
+ServerKeys = dict[str, Annotated[KeySource, _key_source("server")]]
+# The local stack's server-side write key (the bank's login back end reporting logins).
+DEV_SERVER_WRITE_KEY = "app-server-dev-write-key"
 
 
 class Settings(BaseSettings):
     """Everything a backbone process needs to reach Kafka and the registry."""
 
     model_config = SettingsConfigDict(env_prefix="CCB_", frozen=True, extra="ignore")
+
+    # "production" refuses missing, short or shipped development secrets at start
+    # (backbone/production.py); "dev" runs the local stack on the shipped values.
+    env: Literal["dev", "production"] = "dev"
 
     # Kafka. Point these at an existing cluster to skip the local broker.
     kafka_bootstrap: str = "127.0.0.1:19092"
@@ -39,11 +82,11 @@ class Settings(BaseSettings):
 
     # Personal data: HMAC key for phone/card/ID numbers. ``hmac_key_id`` goes into every
     # hashed identifier so the key can be rotated without mixing hashes.
-    hmac_key: SecretStr = SecretStr("local-dev-hmac-key-change-me")
+    hmac_key: SecretStr = SecretStr(DEV_KEYS["hmac_key"])
     hmac_key_id: str = "k1"
     # Customer ids are keyed surrogates of the customer number (stream_processors/identity.py):
     # a permanent secret, never rotated (rotating it would re-key every customer).
-    customer_id_key: SecretStr = SecretStr("local-dev-customer-id-key-change-me")
+    customer_id_key: SecretStr = SecretStr(DEV_KEYS["customer_id_key"])
     hmac_previous_keys: dict[str, SecretStr] = Field(default_factory=dict)
     keep_message_text: bool = False
 
@@ -95,15 +138,14 @@ class Settings(BaseSettings):
     grpc_tls_key_file: str | None = None
     grpc_tls_client_ca_file: str | None = None
     grpc_tls_require_client_cert: bool = False
+    # Plaintext gRPC is refused on any address but loopback unless this is set (e.g. behind
+    # a TLS-terminating sidecar, or compose's single-host network).
+    grpc_allow_insecure: bool = False
     # Bearer tokens: "principal|role" -> token (roles: channel_system, agent, supervisor,
     # auditor). The defaults are for the local stack only; production sets CCB_GRPC_TOKENS
     # (JSON) and keeps the tokens secret.
     grpc_tokens: dict[str, SecretStr] = Field(default_factory=lambda: {
-        "channel-system-dev|channel_system": SecretStr("dev-channel-token"),
-        "agent-dev|agent": SecretStr("dev-agent-token"),
-        "supervisor-dev|supervisor": SecretStr("dev-supervisor-token"),
-        "auditor-dev|auditor": SecretStr("dev-auditor-token"),
-    })
+        spec: SecretStr(token) for spec, token in DEV_GRPC_TOKENS.items()})
     # Client-certificate common name -> role, for callers that authenticate by mTLS.
     grpc_cert_roles: dict[str, str] = Field(default_factory=dict)
     # Longest a read-your-writes call waits when the caller set no deadline.
@@ -116,6 +158,19 @@ class Settings(BaseSettings):
     # How long AcceptHandoff waits for a handoff created on another instance to replay here
     # before answering NOT_FOUND.
     handoff_find_wait_s: float = 2.0
+    # Key that derives handoff tokens and short codes from the handoff id (so neither, nor
+    # a hash of either, is ever stored or published). Unset: derived from hmac_key; set it
+    # in production so only the context service can mint or check handoff credentials.
+    handoff_key: SecretStr | None = None
+    # Short-code guessing: a principal with this many failed code redemptions (in flight
+    # ones included) within the window gets RESOURCE_EXHAUSTED; the LRU keeps this many
+    # principals per instance.
+    handoff_code_max_failures: int = 5
+    handoff_code_failure_window_s: float = 300.0
+    handoff_code_limit_principals: int = 10_000
+    # Every context read waits at most this long for Kafka to acknowledge its audit record;
+    # a read whose record is not acknowledged fails with UNAVAILABLE (fail closed).
+    grpc_audit_timeout_s: float = 2.0
 
     # Channel connectors (connectors/). Ports 0 pick a free port (tests).
     connector_host: str = "127.0.0.1"
@@ -126,25 +181,47 @@ class Settings(BaseSettings):
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_username: str = "ccb"
-    ami_secret: SecretStr = SecretStr("ccb-dev-secret")
+    ami_secret: SecretStr = SecretStr(DEV_KEYS["ami_secret"])
     # Asterisk's queue_log to follow (the ``queue_log`` channel; empty = not followed) and
     # where its checkpoint (inode + first unacknowledged byte) is kept.
     queue_log_path: str = ""
     queue_log_state_path: str = ".stack/queue_log.state"
-    wechat_token: SecretStr = SecretStr("ccb-dev-wechat-token")
+    wechat_token: SecretStr = SecretStr(DEV_KEYS["wechat_token"])
     # 43 characters of base64 (WeChat's EncodingAESKey); empty means plaintext mode only.
-    wechat_aes_key: SecretStr = SecretStr("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
+    wechat_aes_key: SecretStr = SecretStr(DEV_KEYS["wechat_aes_key"])
+    # WeChat's 安全模式 / 兼容模式 / 明文模式: "safe" takes only encrypt_type=aes pushes with
+    # a valid msg_signature; "compatible" also takes plaintext ones (only while switching
+    # modes: their signature does not cover the body); "plaintext" only plaintext.
+    # Unset: "safe" when wechat_aes_key is set, else "plaintext".
+    wechat_mode: Literal["safe", "compatible", "plaintext"] | None = None
+    # A push's signed timestamp may be this far from our clock, either way (WeChat's three
+    # tries come within ~15 s; the rest is clock skew); signatures are remembered that long.
+    wechat_timestamp_window_s: int = 60
     wechat_app_id: str = "wx00000000ccb00001"
     # Bearer token of the bank's own binding back end (OpenID <-> customer number).
-    wechat_bind_token: SecretStr = SecretStr("ccb-dev-bind-token")
+    wechat_bind_token: SecretStr = SecretStr(DEV_KEYS["wechat_bind_token"])
     wechat_transfer_keywords: tuple[str, ...] = ("人工", "客服", "agent", "human")
-    # Segment write key -> channel ("app" or "web") of that source.
-    segment_write_keys: dict[str, str] = Field(
-        default_factory=lambda: {"app-dev-write-key": "app", "web-dev-write-key": "web"})
-    branch_api_keys: dict[str, str] = Field(
-        default_factory=lambda: {"branch-dev-key": "qmatic"})
-    desktop_api_keys: dict[str, str] = Field(
-        default_factory=lambda: {"desktop-dev-key": "agent-desktop"})
+    # Segment write key -> {"source": "app"|"web", "trust": "client"|"server"} (or just the
+    # source: client). Only server keys, or a valid login assertion, verify a login.
+    segment_write_keys: ClientKeys = Field(validate_default=True, default_factory=lambda: {
+        **DEV_API_KEYS["segment_write_keys"],
+        DEV_SERVER_WRITE_KEY: {"source": "app", "trust": "server"}})
+    # Bearer key -> source system (server trust), or {"source", "trust"}: a client key may
+    # not send identifications, IVR authentications or erasures.
+    branch_api_keys: ServerKeys = Field(
+        validate_default=True, default_factory=lambda: dict(DEV_API_KEYS["branch_api_keys"]))
+    desktop_api_keys: ServerKeys = Field(
+        validate_default=True, default_factory=lambda: dict(DEV_API_KEYS["desktop_api_keys"]))
+    # Signed login assertions (connectors/assertion.py): a JWT from the bank's login back
+    # end, passed by app code as traits.ccb_assertion, verifies a login sent with a client
+    # write key. HS256 with this secret (32+ bytes; empty: off) and/or RS256 with this PEM
+    # public key (empty: off); aud, iss and exp are required; exp at most max_ttl ahead.
+    login_assertion_secret: SecretStr = SecretStr("")
+    login_assertion_public_key: str = ""
+    login_assertion_audience: str = "ccb-collector"
+    login_assertion_issuer: str = "bank-login"
+    login_assertion_leeway_s: float = 30.0
+    login_assertion_max_ttl_s: float = 900.0
     connector_max_body_bytes: int = 512 * 1024
     connector_max_event_age_s: int = 7 * 24 * 3600
     connector_max_clock_skew_s: int = 300
@@ -203,6 +280,26 @@ class Settings(BaseSettings):
 
     def faust_broker(self) -> str:
         return ";".join(f"kafka://{h.strip()}" for h in self.kafka_bootstrap.split(","))
+
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        """TLS for Kafka clients that take an SSLContext (faust, aiokafka): the configured
+        CA, else the system's; None when the security protocol has no TLS."""
+        if self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        try:
+            return ssl.create_default_context(cafile=self.kafka_ssl_ca_location or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(
+                f"CCB_KAFKA_SSL_CA_LOCATION={self.kafka_ssl_ca_location!r}: {exc}") from exc
+
+    def min_insync_replicas(self) -> int:
+        """For every topic we create: acks=all survives one broker loss once RF >= 3."""
+        return min(2, self.topic_replication)
+
+    def check_production(self, *uses: str) -> None:
+        """In production, refuse the secrets of ``uses`` (keys of ``production.USES``) that
+        are missing, short or shipped development values: one ConfigurationError names all."""
+        production.check(self, production.secrets_of(*uses))
 
 
 @lru_cache(maxsize=1)

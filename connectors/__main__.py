@@ -8,12 +8,12 @@ import logging
 import signal
 
 from backbone.metrics import serve_metrics
-from backbone.settings import get_settings
+from backbone.production import USES, startup_settings
+from backbone.settings import Settings
 from connectors.runner import CHANNELS, OPTIONAL, start
 
 
-async def _main(channels: list[str]) -> None:
-    settings = get_settings()
+async def _main(settings: Settings, channels: list[str]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -40,12 +40,14 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     channels = [c.strip() for c in args.channels.split(",") if c.strip()]
+    # production refuses weak secrets here, before any connection (exit 2)
+    settings = startup_settings("connectors", *(c for c in channels if c in USES))
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up (less event-loop cost per request)
     except ImportError:
-        asyncio.run(_main(channels))
+        asyncio.run(_main(settings, channels))
     else:
-        uvloop.run(_main(channels))
+        uvloop.run(_main(settings, channels))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from backbone.settings import Settings
+from backbone.production import startup_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,9 +21,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="faust web server port (metrics at /metrics); off when omitted")
     worker.add_argument("--loglevel", default="warning")
     args = parser.parse_args(argv)
+    settings = startup_settings("worker")  # production: exit 2 on weak secrets, before I/O
     from stream_processors.runner import run_worker
 
-    return run_worker(Settings(), web_port=args.web_port, loglevel=args.loglevel)
+    return run_worker(settings, web_port=args.web_port, loglevel=args.loglevel)
 
 
 if __name__ == "__main__":

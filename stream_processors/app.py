@@ -18,7 +18,7 @@ import faust
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from backbone.errors import BackboneError
+from backbone.errors import BackboneError, ConfigurationError
 from backbone.metrics import DEAD_LETTERS
 from backbone.settings import Settings
 from backbone.topics import PARTITIONS
@@ -54,12 +54,36 @@ def bounds(settings: Settings) -> customer_rules.Bounds:
         session_timeout_ms=int(settings.session_timeout_min * 60_000))
 
 
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")  # user + password ones
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """faust's ``broker_credentials`` from the settings the confluent clients use, so a
+    worker reaches a SASL and/or TLS cluster like every other process; faust hands them
+    to each aiokafka client it builds (consumer, producer, admin)."""
+    context = settings.kafka_ssl_context()
+    if settings.kafka_security_protocol.startswith("SASL"):
+        mechanism = settings.kafka_sasl_mechanism or "PLAIN"
+        if mechanism not in SASL_MECHANISMS:
+            raise ConfigurationError(f"CCB_KAFKA_SASL_MECHANISM={mechanism!r}: workers "
+                                     f"support {', '.join(SASL_MECHANISMS)}")
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password is not None else None,
+            mechanism=mechanism, ssl_context=context)
+    return faust.SSLCredentials(context) if context is not None else None
+
+
 def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     """The processors' faust app; ``web_port=None`` disables faust's web server."""
     s = settings
     app = faust.App(
         s.topic(s.worker_app_name),
         broker=s.faust_broker(),
+        broker_credentials=broker_credentials(s),
+        # changelogs and faust's leader topic; min.insync.replicas: see ``changelog`` below
+        topic_replication_factor=s.topic_replication,
         store=s.worker_store,
         datadir=s.worker_data_dir,
         producer_linger=s.worker_producer_linger_s,
@@ -100,10 +124,13 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
 
     # key_type=bytes is what makes faust use the raw codec for keys in the changelog *and*
     # on recovery (a Schema alone is ignored by recovery, which then fails on every key).
+    # Changelogs get min.insync.replicas like every topic we create; faust's own leader
+    # topic (1 partition, election only) cannot take configs and gets the broker default.
+    changelog = {"min.insync.replicas": str(s.min_insync_replicas())}
     identities = app.Table("identities", default=None, partitions=PARTITIONS,
-                           key_type=bytes)
+                           key_type=bytes, extra_topic_configs=changelog)
     customers = app.Table("customers", default=None, partitions=PARTITIONS,
-                          key_type=bytes)
+                          key_type=bytes, extra_topic_configs=changelog)
     # The KPI stage's view (latest partial per source partition, per channel|scope) is
     # kept in memory, not in a table: the partials carry whole counters, and every owner
     # of customer partitions re-sends all of its scopes after each rebalance/recovery
@@ -113,7 +140,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     # Interaction memory of the router (routing.remember), keyed by interaction id like
     # its source topic; entries expire MEMORY_TTL_MS of event time after their last change.
     interactions = app.Table("interactions", default=None, partitions=PARTITIONS,
-                             key_type=bytes)
+                             key_type=bytes, extra_topic_configs=changelog)
     memory_fifo: dict[int, deque[tuple[int, bytes]]] = {}
     memory_wm: dict[int, int] = {}
 

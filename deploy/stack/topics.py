@@ -11,12 +11,17 @@ from backbone.topics import CATALOGUE, Topic
 
 
 def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOGUE) -> list[str]:
-    """Returns the names of the topics that were created now."""
+    """Returns the names of the topics that were created now.
+
+    Replication is ``topic_replication`` and min.insync.replicas ``min(2, replication)``,
+    so acks=all survives one broker loss on a 3-broker cluster and still works on one.
+    """
     admin = AdminClient(settings.kafka_common())
     existing = set(admin.list_topics(timeout=10).topics)
+    insync = {"min.insync.replicas": str(settings.min_insync_replicas())}
     wanted = [
         NewTopic(settings.topic(t.name), num_partitions=t.partitions,
-                 replication_factor=settings.topic_replication, config=t.config())
+                 replication_factor=settings.topic_replication, config=t.config() | insync)
         for t in topics if settings.topic(t.name) not in existing
     ]
     if not wanted:

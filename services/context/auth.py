@@ -8,6 +8,7 @@ masked context and KPIs but never act on handoffs, channel systems and agents se
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -57,17 +58,19 @@ class Authenticator:
     """Resolves a call's principal from its metadata or its client certificate."""
 
     def __init__(self, settings: Settings):
-        self._tokens: dict[bytes, Principal] = {}
+        self._tokens: list[tuple[bytes, Principal]] = []
         try:
             for spec, secret in settings.grpc_tokens.items():
                 name, _, role = spec.partition("|")
-                self._tokens[_digest(secret.get_secret_value())] = Principal(
-                    name, Role(role), "token")
+                self._tokens.append((_digest(secret.get_secret_value()),
+                                     Principal(name, Role(role), "token")))
             self._cert_roles = {cn: Role(role) for cn, role in settings.grpc_cert_roles.items()}
         except ValueError as exc:
             raise ConfigurationError(
                 f"grpc_tokens / grpc_cert_roles: {exc}; roles are "
                 f"{', '.join(r.value for r in Role)} and token keys 'principal|role'") from exc
+        if len({digest for digest, _ in self._tokens}) != len(self._tokens):
+            raise ConfigurationError("grpc_tokens: two principals share one token")
 
     def principal(self, context: grpc.aio.ServicerContext) -> Principal:
         metadata = context.invocation_metadata() or ()
@@ -78,8 +81,7 @@ class Authenticator:
                 raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED,
                                  "authorization metadata must be 'Bearer <token>'",
                                  reason="BAD_AUTHORIZATION_HEADER")
-            # a lookup by SHA-256 digest: equality of digests leaks nothing about the token
-            principal = self._tokens.get(_digest(token.strip()))
+            principal = self._match(_digest(token.strip()))
             if principal is not None:
                 return principal
             raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, "unknown bearer token",
@@ -95,6 +97,16 @@ class Authenticator:
         raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED,
                          "send 'authorization: Bearer <token>' or a client certificate",
                          reason="NO_CREDENTIALS")
+
+    def _match(self, digest: bytes) -> Principal | None:
+        """Constant time over all tokens: every configured digest is compared, equal-length
+        and with hmac.compare_digest, and the loop never exits early, so timing tells
+        neither whether nor which token matched."""
+        found = None
+        for candidate, principal in self._tokens:
+            if hmac.compare_digest(candidate, digest):
+                found = principal
+        return found
 
     def authorize(self, context: grpc.aio.ServicerContext, method: str) -> Principal:
         principal = self.principal(context)

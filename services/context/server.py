@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from backbone import metrics
 from backbone.context.v1 import context_pb2, context_pb2_grpc
+from backbone.errors import ConfigurationError
 from backbone.kafka import AsyncPublisher
 from backbone.serde import INTERACTION_EVENT, AvroSerde, registry_client
 from backbone.settings import Settings, get_settings
@@ -76,7 +78,7 @@ class ContextServer:
         self._events = AsyncPublisher(settings, client_id=f"context-{self.instance}-events",
                                       **{"linger.ms": 0})
         self._audit = AsyncPublisher(settings, client_id=f"context-{self.instance}-audit",
-                                     **{"linger.ms": 50})
+                                     **{"linger.ms": 2})  # every read waits for its record
         self.desk = HandoffDesk(settings, self.book, self._events, self._serde,
                                 instance=self.instance, clock=clock)
         self.auditor = Auditor(settings, self._audit, self._events, instance=self.instance)
@@ -91,6 +93,7 @@ class ContextServer:
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> int:
+        credentials = server_credentials(self.settings)  # refuses a bad transport before I/O
         loop = asyncio.get_running_loop()
         self.view.bind(loop)
         self.book.bind(loop)
@@ -105,7 +108,6 @@ class ContextServer:
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), server)
         address = f"{self.settings.grpc_host}:{self._requested_port}"
-        credentials = server_credentials(self.settings)
         if credentials is None:
             self.port = server.add_insecure_port(address)
         else:
@@ -172,17 +174,59 @@ class ContextServer:
                 log.exception("handoff expiry round failed; retrying")
 
 
+def is_loopback(host: str) -> bool:
+    """Only 127.0.0.0/8, ::1 and ``localhost``; "", 0.0.0.0, :: and names may be reachable."""
+    name = host.strip().removeprefix("[").removesuffix("]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _read(setting: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"{setting}={path!r}: {exc.strerror or exc}") from exc
+
+
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    """TLS when a certificate is configured; client certificates when a client CA is."""
+    """TLS when a certificate is configured, mutual TLS when a client CA is; plaintext
+    (None) only on loopback or with ``grpc_allow_insecure``.
+
+    grpc python offers two client-certificate modes only: never request one, or request
+    *and require* a verified one (``ssl_server_credentials(require_client_auth=False)``
+    is GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, also with root certificates). Optional
+    client certificates therefore cannot work: a client CA is refused unless
+    ``grpc_tls_require_client_cert`` is set too.
+    """
     if not settings.grpc_tls_cert_file:
+        if settings.grpc_tls_client_ca_file or settings.grpc_tls_require_client_cert:
+            raise ConfigurationError(
+                "CCB_GRPC_TLS_CLIENT_CA_FILE / CCB_GRPC_TLS_REQUIRE_CLIENT_CERT need TLS: "
+                "set CCB_GRPC_TLS_CERT_FILE and CCB_GRPC_TLS_KEY_FILE")
+        if not (is_loopback(settings.grpc_host) or settings.grpc_allow_insecure):
+            raise ConfigurationError(
+                f"refusing plaintext gRPC on CCB_GRPC_HOST={settings.grpc_host!r} (not "
+                "loopback): set CCB_GRPC_TLS_CERT_FILE and CCB_GRPC_TLS_KEY_FILE, or "
+                "CCB_GRPC_ALLOW_INSECURE=1 when TLS is terminated in front of the service")
         return None
-    key = Path(settings.grpc_tls_key_file or "").read_bytes()
-    cert = Path(settings.grpc_tls_cert_file).read_bytes()
-    ca = Path(settings.grpc_tls_client_ca_file).read_bytes() \
-        if settings.grpc_tls_client_ca_file else None
-    return grpc.ssl_server_credentials(
-        [(key, cert)], root_certificates=ca,
-        require_client_auth=bool(ca) and settings.grpc_tls_require_client_cert)
+    if not settings.grpc_tls_key_file:
+        raise ConfigurationError("CCB_GRPC_TLS_CERT_FILE is set but CCB_GRPC_TLS_KEY_FILE is not")
+    ca_file = settings.grpc_tls_client_ca_file
+    if bool(ca_file) != settings.grpc_tls_require_client_cert:
+        raise ConfigurationError(
+            "mutual TLS needs both CCB_GRPC_TLS_CLIENT_CA_FILE and "
+            "CCB_GRPC_TLS_REQUIRE_CLIENT_CERT=1: grpc python cannot request a client "
+            "certificate without requiring it, so a client CA alone would never see one; "
+            "unset both for TLS with bearer tokens")
+    key = _read("CCB_GRPC_TLS_KEY_FILE", settings.grpc_tls_key_file)
+    cert = _read("CCB_GRPC_TLS_CERT_FILE", settings.grpc_tls_cert_file)
+    ca = _read("CCB_GRPC_TLS_CLIENT_CA_FILE", ca_file) if ca_file else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
+                                       require_client_auth=ca is not None)
 
 
 def create_server(settings: Settings | None = None, **kwargs: object) -> ContextServer:

@@ -7,11 +7,17 @@ then these tests check what we promise on top: every service of the architecture
 there, each long-running one has a health check, start order follows health, bind-mounted
 paths exist, the Prometheus config the stack mounts passes promtool, and the container
 health-check script works against real servers, and the Dockerfile passes BuildKit's
-parser and build checks.
+parser and build checks; the app services run in production mode with every secret from
+the environment (compose refuses to start without them, and the values it passes satisfy
+the processes' own production checks).
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -20,33 +26,102 @@ from typing import Any
 
 import pytest
 
+from backbone.production import DEV_SECRET_VALUES, secrets_of
+from backbone.settings import Settings
 from tests.ops.conftest import DEPLOY, ROOT, find_tool, free_port, run
 
 yaml = pytest.importorskip("yaml", reason="pyyaml missing: run deploy/ops/install-tools.sh")
 
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
 SERVICES = {"kafka", "registry", "topics", "connectors", "worker", "context", "prometheus", "grafana"}
+APPS = {"topics": (), "connectors": ("connectors", "app_web", "wechat", "branch", "phone"),
+        "worker": ("worker",), "context": ("context",)}
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+# What an operator exports before `docker compose up`: fresh, strong values.
+SECRETS = {
+    "CCB_HMAC_KEY": _token(), "CCB_CUSTOMER_ID_KEY": _token(), "CCB_HANDOFF_KEY": _token(),
+    "CCB_GRPC_TOKENS": json.dumps({"desk-1|agent": _token(), "sup-1|supervisor": _token()}),
+    "CCB_SEGMENT_WRITE_KEYS": json.dumps({_token(): "app", _token(): "web"}),
+    "CCB_BRANCH_API_KEYS": json.dumps({_token(): "qmatic"}),
+    "CCB_DESKTOP_API_KEYS": json.dumps({_token(): "agent-desktop"}),
+    "CCB_WECHAT_TOKEN": _token(), "CCB_WECHAT_BIND_TOKEN": _token(), "CCB_AMI_SECRET": _token(),
+    "CCB_WECHAT_AES_KEY": base64.b64encode(os.urandom(32)).decode().rstrip("="),
+    "GRAFANA_ADMIN_PASSWORD": _token(),
+}
+
+
+def composecheck(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """composecheck with exactly ``env`` as the compose variables (none inherited)."""
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("CCB_", "GRAFANA_"))} | env
+    return subprocess.run([find_tool("composecheck"), "-f", str(path)], cwd=ROOT, env=clean,
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture(scope="module")
 def project() -> dict[str, Any]:
-    result = run([find_tool("composecheck"), "-f", str(COMPOSE)])
+    result = composecheck(COMPOSE, SECRETS)
     assert result.returncode == 0, result.stderr
     return dict(yaml.safe_load(result.stdout))
 
 
+def test_compose_refuses_to_start_without_the_secrets() -> None:
+    result = composecheck(COMPOSE, {})
+    assert result.returncode != 0
+    for name in SECRETS:
+        assert f"required variable {name} is missing a value" in result.stderr, name
+
+
+def test_apps_run_in_production_mode_with_secrets_from_the_environment(
+        project: dict[str, Any]) -> None:
+    text = COMPOSE.read_text()
+    for value in DEV_SECRET_VALUES:
+        assert value not in text, f"shipped development secret {value!r} in compose.yaml"
+    services = project["services"]
+    for name in APPS:
+        env = services[name]["environment"]
+        assert env["CCB_ENV"] == "production", name
+        for key, value in env.items():
+            if key in SECRETS:
+                assert value == SECRETS[key], (name, key)
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == \
+        SECRETS["GRAFANA_ADMIN_PASSWORD"]
+
+
+@pytest.mark.parametrize("service", sorted(APPS))
+def test_each_service_gets_what_its_production_check_needs(
+        project: dict[str, Any], service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's environment, as compose resolves it, satisfies the process's own
+    production check, and carries no secret the process does not use."""
+    for key in list(os.environ):
+        if key.startswith("CCB_"):
+            monkeypatch.delenv(key)
+    env = project["services"][service]["environment"]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    Settings().check_production(*APPS[service])  # raises naming what is missing or weak
+    used = {f"CCB_{name.upper()}" for name in secrets_of(*APPS[service])}
+    assert {k for k in env if k in SECRETS} <= used, service
+
+
 def test_compose_spec_rejects_what_it_should(tmp_path: Path) -> None:
     """The validator has teeth: an unknown key and a dangling depends_on are refused."""
-    tool = find_tool("composecheck")
     doc = yaml.safe_load(COMPOSE.read_text())
     doc["services"]["worker"]["healthchek"] = {"test": ["CMD", "true"]}
     bad = tmp_path / "compose.yaml"
     bad.write_text(yaml.safe_dump(doc))
-    assert run([tool, "-f", str(bad)]).returncode != 0
+    result = composecheck(bad, SECRETS)
+    assert result.returncode != 0 and "healthchek" in result.stderr
     doc = yaml.safe_load(COMPOSE.read_text())
     doc["services"]["grafana"]["depends_on"] = {"nope": {"condition": "service_healthy"}}
     bad.write_text(yaml.safe_dump(doc))
-    assert run([tool, "-f", str(bad)]).returncode != 0
+    result = composecheck(bad, SECRETS)
+    assert result.returncode != 0 and "nope" in result.stderr
 
 
 def test_every_part_of_the_system_is_a_service(project: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ No cluster runs here. What is validated, and with what:
   crd-generator; strict mode rejects unknown fields;
 - the KafkaTopic file is exactly what gen_topics.py makes from backbone/topics.py;
 - policy checks below (probes, requests/limits, PDBs, standby/persistent state, network
-  policies, secrets are placeholders). Not validated: admission by a real API server
+  policies; production mode, no secret values in the files, each pod reads exactly the
+  secrets its process checks, key by key from Secrets). Not validated: admission by a real API server
   (defaulting, webhooks, quota), that Strimzi's operator accepts Kafka 4.1 (the 0.45
   schemas do not restrict versions), and runtime behaviour.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from backbone.production import CHECKS, DEV_SECRET_VALUES, OPTIONAL, env_name, secrets_of
 from backbone.topics import CATALOGUE
 from tests.ops.conftest import DEPLOY, ROOT, find_tool, run
 
@@ -31,6 +33,11 @@ K8S = DEPLOY / "kubernetes"
 SCHEMAS = ROOT / ".cache" / "ops" / "schemas"
 KUBE_VERSION = "1.32.0"
 WORKLOADS = {"Deployment", "StatefulSet"}
+# Created by the bank's secret store, not by this kustomization (kustomization.yaml).
+STORE_SECRETS = {"ccb-hmac", "ccb-customer-id-key", "ccb-tokens", "ccb-context-tls"}
+SECRET_VARS = {env_name(name) for name in CHECKS} | {"CCB_KAFKA_SASL_PASSWORD"}
+# The code derives the handoff key from the HMAC key when unset; the manifests set it.
+MAY_BE_ABSENT = OPTIONAL - {"handoff_key"}
 
 
 def kubeconform(path: Path) -> Any:
@@ -150,14 +157,63 @@ def test_network_policies_default_deny_then_allow(objects: list[dict[str, Any]])
         assert deny["podSelector"]["matchLabels"].items() <= labels.items(), obj["metadata"]["name"]
 
 
-def test_secrets_exist_and_hold_no_real_values(objects: list[dict[str, Any]]) -> None:
-    secrets = {o["metadata"]["name"]: o for o in of_kind(objects, "Secret")}
-    assert {"ccb-hmac", "ccb-context-tls", "ccb-tokens"} <= set(secrets)
-    for name, secret in secrets.items():
-        for key, value in secret.get("stringData", {}).items():
-            assert "REPLACE-ME" in value or value in {"{}", "k1"}, f"{name}.{key} looks real"
-    # Every secret a pod reads is ours or one Strimzi creates (KafkaUser, cluster CA).
-    known = set(secrets) | {o["metadata"]["name"] for o in of_kind(objects, "KafkaUser")}
+def _backbone_containers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in of_kind(objects, *WORKLOADS, "Job"):
+        for c in obj["spec"]["template"]["spec"]["containers"]:
+            if c["image"].startswith(("ccb-backbone", "registry.bank.example/ccb/backbone")):
+                yield obj["metadata"]["name"], c
+
+
+def _uses(command: list[str]) -> tuple[str, ...]:
+    """What ``backbone.production`` checks for a container's command."""
+    module = command[2]
+    if module == "connectors":
+        channels = command[command.index("--channels") + 1].split(",")
+        return ("connectors", *channels)
+    return {"stream_processors": ("worker",), "services.context": ("context",)}.get(module, ())
+
+
+def test_production_mode_and_no_secret_values_in_the_files(
+        rendered: Path, objects: list[dict[str, Any]]) -> None:
+    config = next(o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"] == "ccb-config")
+    assert config["data"]["CCB_ENV"] == "production"
+    text = rendered.read_text()
+    for value in DEV_SECRET_VALUES:
+        assert value not in text, f"shipped development secret {value!r} in the manifests"
+    assert "REPLACE-ME" not in text
+    # No Secret objects: a placeholder could be applied as-is, or overwrite the real one.
+    assert not list(of_kind(objects, "Secret"))
+    for name, c in _backbone_containers(objects):
+        assert {"name": "ccb-config"} in [e.get("configMapRef") for e in c["envFrom"]], name
+        assert not any("secretRef" in e for e in c["envFrom"]), name  # key by key only
+        for e in c.get("env", []):
+            if e["name"] in SECRET_VARS:
+                assert "secretKeyRef" in e.get("valueFrom", {}), (name, e["name"])
+
+
+def test_each_pod_reads_exactly_the_secrets_its_process_checks(
+        objects: list[dict[str, Any]]) -> None:
+    seen = set()
+    for name, c in _backbone_containers(objects):
+        uses = _uses(c["command"])
+        if not uses:
+            continue
+        seen.add(uses[0])
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})}
+        wanted = secrets_of(*uses)
+        for secret in wanted:
+            ref = refs.get(env_name(secret))
+            assert ref is not None, (name, env_name(secret))
+            assert ref.get("optional", False) == (secret in MAY_BE_ABSENT), (name, env_name(secret))
+        extra = {var for var in refs if var in SECRET_VARS} - \
+            {env_name(s) for s in wanted} - {"CCB_KAFKA_SASL_PASSWORD"}
+        assert not extra, (name, extra)  # least privilege: nothing the process does not use
+    assert seen == {"connectors", "worker", "context"}
+
+
+def test_every_referenced_secret_is_the_stores_or_strimzis(objects: list[dict[str, Any]]) -> None:
+    known = STORE_SECRETS | {o["metadata"]["name"] for o in of_kind(objects, "KafkaUser")}
     known |= {"ccb-kafka-cluster-ca-cert"}
     for obj in of_kind(objects, *WORKLOADS, "Job"):
         pod = obj["spec"]["template"]["spec"]
@@ -167,3 +223,15 @@ def test_secrets_exist_and_hold_no_real_values(objects: list[dict[str, Any]]) ->
                      if "secretKeyRef" in e.get("valueFrom", {})]
             refs += [e["secretRef"]["name"] for e in c.get("envFrom", []) if "secretRef" in e]
         assert set(refs) <= known, (obj["metadata"]["name"], set(refs) - known)
+
+
+def test_context_service_serves_tls(objects: list[dict[str, Any]]) -> None:
+    """A non-loopback bind: TLS is configured and plaintext is not allowed."""
+    for name, c in _backbone_containers(objects):
+        if _uses(c["command"]) == ("context",):
+            env = {e["name"]: e.get("value") for e in c["env"]}
+            assert env["CCB_GRPC_HOST"] == "0.0.0.0" and env["CCB_GRPC_TLS_CERT_FILE"]
+            assert env["CCB_GRPC_TLS_KEY_FILE"] and "CCB_GRPC_ALLOW_INSECURE" not in env
+            # a client CA needs require_client_cert (grpc cannot request optionally)
+            assert ("CCB_GRPC_TLS_CLIENT_CA_FILE" in env) == \
+                (env.get("CCB_GRPC_TLS_REQUIRE_CLIENT_CERT") == "true")
