@@ -1,7 +1,8 @@
-"""WeChat Official Account callback endpoint (plaintext and AES safe mode).
+"""WeChat Official Account callback endpoint (safe, compatible or plaintext mode).
 
-GET ``/wechat`` answers the URL check; POST ``/wechat`` takes pushes, checks the signature
-on every one, decrypts safe-mode bodies, dedupes WeChat's retries (MsgId, or
+GET ``/wechat`` answers the URL check; POST ``/wechat`` takes pushes as the account's mode
+allows (``wechat_crypto.CallbackGuard``: signature, freshness window, one body per
+signature), decrypts safe-mode bodies, dedupes WeChat's retries (MsgId, or
 FromUserName + CreateTime + Event), publishes, and only then answers "success" (or the
 passive reply). A text asking for a human (settings.wechat_transfer_keywords) is
 answered with ``transfer_customer_service``. Accepted event ids go back in the
@@ -11,6 +12,7 @@ bank's own binding back end (Bearer token): it is the trusted OpenID → custome
 
 from __future__ import annotations
 
+import hmac
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - DTDs are refused before parsing
 from typing import Any
@@ -21,7 +23,6 @@ from backbone import vocabulary as v
 from backbone.errors import ValidationError
 from backbone.models import Actor, ActorKind, Channel, ChatPayload, IdentifierType, InteractionEvent
 from backbone.settings import Settings
-from connectors import clock
 from connectors import metrics as m
 from connectors.base import Pipeline
 from connectors.dedupe import RecentIds
@@ -38,7 +39,7 @@ from connectors.http import (
 from connectors.http import (
     create_app as create_base_app,
 )
-from connectors.wechat_crypto import WeChatCipher, check, signature
+from connectors.wechat_crypto import CallbackGuard, signature
 
 NAME = "wechat"
 MESSAGE_TYPES = frozenset({"text", "image", "voice", "video", "shortvideo", "location",
@@ -54,7 +55,7 @@ EVENT_TYPES = {
 }
 PUBLISH_BUDGET_S = 4.0  # WeChat gives up after 5 s and retries
 RECENT = web.AppKey("wechat_recent", RecentIds)
-CIPHER = web.AppKey("wechat_cipher", object)
+GUARD = web.AppKey("wechat_guard", CallbackGuard)
 
 Reply = tuple[list[str], bytes | None]
 
@@ -151,37 +152,20 @@ class WeChatMapper:
 
 
 async def _verify_url(request: web.Request) -> web.Response:
-    q = request.query
-    token = request.app[PIPELINE].settings.wechat_token.get_secret_value()
-    check(q.get("signature"), token, q.get("timestamp", ""), q.get("nonce", ""))
-    return web.Response(text=q.get("echostr", ""))
+    return web.Response(text=request.app[GUARD].url_check(request.query))
 
 
 async def _push(request: web.Request) -> web.Response:
     pipeline = request.app[PIPELINE]
-    settings = pipeline.settings
-    token = settings.wechat_token.get_secret_value()
+    guard = request.app[GUARD]
     q = request.query
     raw = await read_body(request)
-    timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
     pipeline.received()
-    safe = q.get("encrypt_type", "raw") == "aes"
-    cipher = request.app[CIPHER]
-    if safe:
-        if not isinstance(cipher, WeChatCipher):
-            raise ValidationError("safe mode is not configured", code="bad_encryption")
-        envelope = parse_xml(raw)
-        encrypted = envelope.get("Encrypt", "")
-        check(q.get("msg_signature"), token, timestamp, nonce, encrypted)
-        msg = parse_xml(cipher.decrypt(encrypted))
+    safe = guard.encrypted(q)
+    if safe:  # compatible mode adds plaintext fields to the envelope: only Encrypt counts
+        msg = parse_xml(guard.open_encrypted(q, parse_xml(raw).get("Encrypt", "")))
     else:
-        check(q.get("signature"), token, timestamp, nonce)
-        msg = parse_xml(raw)
-    if not timestamp.isdigit():
-        raise ValidationError("timestamp must be epoch seconds", code="bad_timestamp",
-                              field="timestamp")
-    clock.check_window(int(timestamp) * 1000, "timestamp", max_age_s=600,
-                       max_skew_s=settings.connector_max_clock_skew_s)
+        msg = parse_xml(guard.open_plain(q, raw))
     mapper = WeChatMapper(pipeline)
 
     async def publish() -> Reply:
@@ -199,12 +183,12 @@ async def _push(request: web.Request) -> web.Response:
     headers = {"X-Event-Ids": ",".join(event_ids)}
     if reply is None:
         return web.Response(text="success", headers=headers)
-    if safe and isinstance(cipher, WeChatCipher):
-        encrypted = cipher.encrypt(reply)
-        ts, reply_nonce = str(int(time.time())), nonce
+    if safe and guard.cipher is not None:
+        encrypted = guard.cipher.encrypt(reply)
+        ts, reply_nonce = str(int(time.time())), q.get("nonce", "")
         root = ET.Element("xml")
         for tag, value in (("Encrypt", encrypted),
-                           ("MsgSignature", signature(token, ts, reply_nonce, encrypted)),
+                           ("MsgSignature", signature(guard.token, ts, reply_nonce, encrypted)),
                            ("TimeStamp", ts), ("Nonce", reply_nonce)):
             ET.SubElement(root, tag).text = value
         reply = ET.tostring(root, encoding="utf-8")
@@ -214,7 +198,9 @@ async def _push(request: web.Request) -> web.Response:
 async def _bind(request: web.Request) -> web.Response:
     """The bank's binding back end reports a verified OpenID ↔ customer-number link."""
     pipeline = request.app[PIPELINE]
-    if bearer(request) != pipeline.settings.wechat_bind_token.get_secret_value():
+    expected = pipeline.settings.wechat_bind_token.get_secret_value().encode()
+    given = (bearer(request) or "").encode()
+    if not expected or not hmac.compare_digest(given, expected):  # constant time
         raise ValidationError("missing or wrong bearer token", code="unauthorized")
     body = require_object(parse_json(await read_body(request)))
     pipeline.received()
@@ -237,9 +223,9 @@ async def _bind(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, *, pipeline: Pipeline | None = None) -> web.Application:
+    guard = CallbackGuard(settings)  # refuses a mode the settings cannot serve, before I/O
     app = create_base_app(pipeline or Pipeline(settings, NAME))
-    aes_key = settings.wechat_aes_key.get_secret_value()
-    app[CIPHER] = WeChatCipher(aes_key, settings.wechat_app_id) if aes_key else object()
+    app[GUARD] = guard
     app[RECENT] = RecentIds(settings.connector_dedupe_cache)
     app.router.add_get("/wechat", _verify_url)
     app.router.add_post("/wechat", _push)

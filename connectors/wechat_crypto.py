@@ -1,9 +1,10 @@
-"""WeChat Official Account signatures and "safe mode" AES, per the platform's spec.
+"""WeChat Official Account signatures, "safe mode" AES, and who may call the callback.
 
 URL/plain signature = sha1 of the sorted, joined [token, timestamp, nonce]; safe-mode
 msg_signature adds the Encrypt field. AES-256-CBC, key = base64(EncodingAESKey + "="),
 IV = first 16 key bytes, PKCS#7 padded to 32; plaintext = random16 + big-endian
-length + xml + AppId.
+length + xml + AppId. :class:`CallbackGuard` applies the account's mode (安全/兼容/明文),
+the freshness window and the replay memory to every request.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ import hashlib
 import hmac
 import os
 import struct
+from collections.abc import Mapping
+from typing import Literal
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from backbone.errors import ValidationError
+from backbone.errors import ConfigurationError, ValidationError
+from backbone.settings import Settings
+from connectors import clock
+from connectors.dedupe import SeenSignatures
 
 BLOCK = 32
+Mode = Literal["safe", "compatible", "plaintext"]
 
 
 def signature(*parts: str) -> str:
@@ -76,3 +83,96 @@ class WeChatCipher:
         body += bytes([pad]) * pad
         encryptor = self._cipher().encryptor()
         return base64.b64encode(encryptor.update(body) + encryptor.finalize()).decode()
+
+
+def resolve_mode(settings: Settings) -> Mode:
+    """The configured mode; unset means "safe" with an AES key, else "plaintext"."""
+    has_key = bool(settings.wechat_aes_key.get_secret_value())
+    mode: Mode = settings.wechat_mode or ("safe" if has_key else "plaintext")
+    if mode != "plaintext" and not has_key:
+        raise ConfigurationError(f"wechat_mode={mode!r} needs wechat_aes_key (EncodingAESKey)")
+    return mode
+
+
+class CallbackGuard:
+    """Decides whether a callback request comes from WeChat, and lets each signature sign once.
+
+    A plaintext push's signature covers only [token, timestamp, nonce], never the body, so
+    anyone who saw one signed URL (a plaintext push, a safe-mode push's ``signature``, a URL
+    check) could attach any body to it. Hence: plaintext only when the mode allows it, a
+    short freshness window, and :class:`SeenSignatures` keyed by that signature: a repeat
+    of the same request (a WeChat retry re-sent as it was) passes and is deduplicated by the
+    caller; the same signature with another body, or reused across kinds, is refused.
+    Encrypted pushes are fingerprinted by kind only: msg_signature already binds Encrypt.
+    """
+
+    def __init__(self, settings: Settings, *, replay: SeenSignatures | None = None):
+        self.token = settings.wechat_token.get_secret_value()
+        self.mode = resolve_mode(settings)
+        aes_key = settings.wechat_aes_key.get_secret_value()
+        self.cipher = WeChatCipher(aes_key, settings.wechat_app_id) if aes_key else None
+        self.window_s = settings.wechat_timestamp_window_s
+        self.replay = replay or SeenSignatures(settings.connector_dedupe_cache, self.window_s)
+
+    def url_check(self, query: Mapping[str, str]) -> str:
+        """The echostr to answer, once the URL check's signature is verified."""
+        timestamp, nonce = self._stamp(query)
+        check(query.get("signature"), self.token, timestamp, nonce)
+        self._once(timestamp, nonce, "url")
+        return query.get("echostr", "")
+
+    def encrypted(self, query: Mapping[str, str]) -> bool:
+        """Whether this push is encrypted (safe or compatible mode) and may arrive so."""
+        encrypt_type = query.get("encrypt_type") or "raw"
+        if encrypt_type not in ("raw", "aes"):
+            raise ValidationError(f"unknown encrypt_type {encrypt_type[:20]!r}",
+                                  code="bad_encryption", field="encrypt_type")
+        if encrypt_type == "raw" and self.mode == "safe":
+            raise ValidationError("plaintext pushes are refused: this account is in safe mode "
+                                  "(encrypt_type=aes with msg_signature)",
+                                  code="plaintext_not_allowed", field="encrypt_type")
+        if encrypt_type == "aes" and self.mode == "plaintext":
+            raise ValidationError("encrypted push, but wechat_mode is plaintext",
+                                  code="bad_encryption", field="encrypt_type")
+        return encrypt_type == "aes"
+
+    def open_encrypted(self, query: Mapping[str, str], encrypted: str) -> bytes:
+        """The decrypted XML of a safe- or compatible-mode push (any plaintext copy ignored)."""
+        timestamp, nonce = self._stamp(query)
+        check(query.get("msg_signature"), self.token, timestamp, nonce, encrypted)
+        if self.cipher is None:  # not reached: encrypted() refuses aes in plaintext mode
+            raise ValidationError("safe mode is not configured", code="bad_encryption")
+        self._once(timestamp, nonce, "aes")
+        return self.cipher.decrypt(encrypted)
+
+    def open_plain(self, query: Mapping[str, str], raw: bytes) -> bytes:
+        timestamp, nonce = self._stamp(query)
+        check(query.get("signature"), self.token, timestamp, nonce)
+        self._once(timestamp, nonce, "raw:" + hashlib.sha256(raw).hexdigest())
+        return raw
+
+    def _stamp(self, query: Mapping[str, str]) -> tuple[str, str]:
+        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        # Canonical digits only: "0" + timestamp would sign like another (timestamp, nonce).
+        if not (timestamp.isascii() and timestamp.isdigit()) or timestamp != str(int(timestamp)):
+            raise ValidationError("timestamp must be epoch seconds", code="bad_timestamp",
+                                  field="timestamp")
+        if not nonce:
+            raise ValidationError("nonce is required", code="missing_field", field="nonce")
+        return timestamp, nonce
+
+    def _once(self, timestamp: str, nonce: str, fingerprint: str) -> None:
+        """Called only after the signature verified: nobody else can fill the memory."""
+        seconds = int(timestamp)
+        clock.check_window(seconds * 1000, "timestamp", max_age_s=self.window_s,
+                           max_skew_s=self.window_s)
+        # Keyed by the signature itself, so every (timestamp, nonce) split of the same
+        # signed string is one key.
+        sighting = self.replay.see(signature(self.token, timestamp, nonce), seconds, fingerprint)
+        if sighting == "conflict":
+            raise ValidationError("this signature was already used for another request",
+                                  code="replayed_request", field="signature")
+        if sighting == "forgotten":
+            raise ValidationError("too many pushes to vouch for one this old; the replay "
+                                  "memory (connector_dedupe_cache) is full",
+                                  code="replay_cache_full", field="timestamp")
