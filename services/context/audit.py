@@ -1,8 +1,13 @@
-"""Audit records (BRIEF §5): who read which customer's context, for which purpose, unmasked or not.
+"""Audit records (BRIEF §5): who looked up which customer, how, for which purpose, and what
+came of it.
 
-Unmasked reads and handoff actions are written fail-closed (the answer waits for Kafka's
-acknowledgement); masked reads are fire-and-forget but bounded: if the audit producer
-refuses a record, the read fails with UNAVAILABLE instead of going unrecorded.
+One record per context read, watch start and handoff action, whatever the outcome: NOT_FOUND
+and AMBIGUOUS answers and failed redemptions are recorded too, so probing whether a number
+belongs to a customer, or guessing handoff codes, leaves a trace. A record names the lookup's
+type and a keyed hash of the looked-up value, never the value. Every record is fail-closed:
+the call waits (at most ``grpc_audit_timeout_s``) for Kafka's acknowledgement, and a call
+whose record is refused or not acknowledged in time answers UNAVAILABLE (AUDIT_UNAVAILABLE)
+instead of its result, so nothing is answered unrecorded.
 """
 
 from __future__ import annotations
@@ -11,49 +16,85 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from backbone import metrics
+from backbone.errors import BackboneError
 from backbone.kafka import AsyncPublisher
 from backbone.models import now_ms
 from backbone.settings import Settings
 from services.context.auth import Principal
+from services.context.status import outcome, unavailable
 
 log = logging.getLogger(__name__)
+REASON = "AUDIT_UNAVAILABLE"
+
+
+@dataclass(slots=True)
+class Access:
+    """What one call looks up and why; the handler adds the customer once it is known."""
+
+    principal: Principal
+    action: str  # read, watch, handoff.create, handoff.accept, handoff.cancel
+    purpose: str
+    lookup_type: str  # an identifier type, CUSTOMER_ID, HANDOFF_TOKEN/CODE/ID
+    lookup_hash: str  # keyed hash of the looked-up value
+    unmasked: bool = False  # the caller asked for unmasked identifiers
+    customer_id: str = ""
+    detail: dict[str, str] = field(default_factory=dict)
 
 
 class Auditor:
-    """``bulk`` batches (high linger: one Kafka request for many reads, which halves the
-    service's CPU per read); ``urgent`` (no linger) carries the records a call waits for."""
+    """Writes one record per :class:`Access` and waits for it.
+
+    Records go through ``bulk``, the audit producer: each call waits for its own record, so
+    its linger (2 ms) is added to every read, and it batches the records of concurrent calls
+    (one produce request instead of one per call). ``urgent`` is not used for records.
+    """
 
     def __init__(self, settings: Settings, bulk: AsyncPublisher, urgent: AsyncPublisher, *,
                  instance: str):
         self._topic = settings.topic("audit")
-        self._bulk = bulk
-        self._urgent = urgent
+        self._publisher = bulk
+        self._timeout_s = settings.grpc_audit_timeout_s
         self._instance = instance
-        self._pending: set[asyncio.Future[int]] = set()
 
-    async def record(self, principal: Principal, *, action: str, customer_id: str,
-                     purpose: str, unmasked: bool = False, outcome: str = "ok",
-                     detail: dict[str, str] | None = None, wait: bool = False) -> None:
+    @asynccontextmanager
+    async def audited(self, access: Access) -> AsyncIterator[Access]:
+        """Record the block's outcome: ``OK``, or the status code it fails with.
+
+        If the record cannot be written the block's result is replaced by UNAVAILABLE.
+        A cancelled call (the client went away) is not recorded: it answered nothing.
+        """
+        try:
+            yield access
+        except Exception as exc:
+            code, reason = outcome(exc)
+            await self.record(access, code, reason)
+            raise
+        await self.record(access, "OK")
+
+    async def record(self, access: Access, code: str, reason: str = "") -> None:
+        """Publish the record and wait for Kafka; RpcFailure UNAVAILABLE when it fails."""
+        principal = access.principal
         record = {
             "audit_id": uuid.uuid4().hex, "at": now_ms(), "principal": principal.name,
-            "role": str(principal.role), "authenticated_by": principal.via, "action": action,
-            "customer_id": customer_id, "purpose": purpose, "unmasked": unmasked,
-            "outcome": outcome, "instance": self._instance, "detail": detail or {},
+            "role": str(principal.role), "authenticated_by": principal.via,
+            "action": access.action, "purpose": access.purpose,
+            "lookup": {"type": access.lookup_type, "hash": access.lookup_hash},
+            "customer_id": access.customer_id, "unmasked": access.unmasked,
+            "outcome": code, "reason": reason, "instance": self._instance,
+            "detail": access.detail,
         }
-        wait = wait or unmasked
         value = json.dumps(record, separators=(",", ":")).encode()
-        future = (self._urgent if wait else self._bulk).publish(self._topic, principal.name,
-                                                                value)
-        metrics.GRPC_AUDIT_RECORDS.labels("unmask" if unmasked else action).inc()
-        if wait:
-            await future
-            return
-        self._pending.add(future)
-        future.add_done_callback(self._done)
-
-    def _done(self, future: asyncio.Future[int]) -> None:
-        self._pending.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            log.error("audit record lost: %s", future.exception())
+        try:
+            await asyncio.wait_for(self._publisher.publish(self._topic, principal.name, value),
+                                   self._timeout_s)
+        except (BackboneError, TimeoutError) as exc:
+            log.warning("audit record not written, refusing the %s call: %s", access.action,
+                        str(exc) or "not acknowledged in time")
+            raise unavailable("the audit record of this call could not be written; retry",
+                              1.0, REASON) from exc
+        metrics.GRPC_AUDIT_RECORDS.labels("unmask" if access.unmasked else access.action).inc()

@@ -8,11 +8,17 @@ deterministic event id, and the *first terminal event in log order wins*. An ins
 publishes its attempt, waits until its own replay reaches the first terminal event, and
 answers success only if that event is its own attempt. The stream processors deduplicate
 by event id, so they keep exactly the same winner.
+
+Token and short code are derived from the handoff id with a key only the service holds
+(:meth:`HandoffDesk.credentials`), so neither they nor any hash of them is stored or
+published: the events carry nothing the processors could copy into a customer's timeline,
+and any instance recomputes them after a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import logging
@@ -39,7 +45,7 @@ from backbone.models import (
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from services.context.auth import Principal, Role
-from services.context.status import RpcFailure
+from services.context.status import RpcFailure, unavailable
 
 log = logging.getLogger(__name__)
 SOURCE = "context-service"
@@ -63,6 +69,7 @@ class Handoff:
     expires_at: int
     created_by: str
     instance: str
+    # In-memory lookup keys (HMACs of token and code), never published.
     token_hash: str
     code_hash: str
     status: str = "created"
@@ -93,9 +100,14 @@ class HandoffBook:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._change_watchers: set[asyncio.Event] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._lookup_keys: Callable[[str], tuple[str, str]] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+
+    def derive_lookup_keys(self, keys: Callable[[str], tuple[str, str]]) -> None:
+        """How to get a replayed handoff's (token hash, code hash) from its id."""
+        self._lookup_keys = keys
 
     # -- lookups ---------------------------------------------------------------------
     def get(self, handoff_id: str) -> Handoff | None:
@@ -173,6 +185,10 @@ class HandoffBook:
         if not hid:
             return
         if event["event_type"] == vocabulary.HANDOFF_CREATED:
+            # Events written before credentials were derived carried the hashes.
+            token_hash, code_hash = attrs.get("token_hash", ""), attrs.get("code_hash", "")
+            if not token_hash and self._lookup_keys is not None:
+                token_hash, code_hash = self._lookup_keys(hid)
             self.add(Handoff(
                 handoff_id=hid, customer_id=attrs.get("customer_id", ""),
                 from_channel=str(payload.get("from_channel")),
@@ -180,7 +196,7 @@ class HandoffBook:
                 reason=event.get("reason") or "", summary=payload.get("summary") or "",
                 created_at=int(event["occurred_at"]), expires_at=int(attrs.get("expires_at", 0)),
                 created_by=attrs.get("principal", ""), instance=attrs.get("instance", ""),
-                token_hash=attrs.get("token_hash", ""), code_hash=attrs.get("code_hash", "")))
+                token_hash=token_hash, code_hash=code_hash))
             return
         status = TERMINAL.get(event["event_type"])
         current = self._by_id.get(hid)
@@ -206,7 +222,11 @@ class HandoffDesk:
         self._instance = instance
         self._clock = clock
         self._key = settings.hmac_key.get_secret_value().encode()
+        self._mint_key = settings.handoff_key.get_secret_value().encode() \
+            if settings.handoff_key is not None else \
+            hmac.new(self._key, b"handoff-credentials", hashlib.sha256).digest()
         self._expiring: set[str] = set()
+        book.derive_lookup_keys(self.lookup_keys)
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -214,28 +234,43 @@ class HandoffDesk:
     def _hash(self, kind: str, secret: str) -> str:
         return hmac.new(self._key, f"handoff-{kind}:{secret}".encode(), hashlib.sha256).hexdigest()
 
+    def credentials(self, handoff_id: str) -> tuple[str, str]:
+        """The handoff's token (24 bytes, URL-safe) and 8-digit code: MACs of its random id.
+
+        Knowing the id (it is in the timeline) gives neither without the key.
+        """
+        def mac(kind: str) -> bytes:
+            return hmac.new(self._mint_key, f"{kind}:{handoff_id}".encode(),
+                            hashlib.sha256).digest()
+        token = base64.urlsafe_b64encode(mac("token")[:24]).decode()
+        code = f"{int.from_bytes(mac('code')[:8], 'big') % 10 ** CODE_DIGITS:0{CODE_DIGITS}d}"
+        return token, code
+
+    def lookup_keys(self, handoff_id: str) -> tuple[str, str]:
+        token, code = self.credentials(handoff_id)
+        return self._hash("token", token), self._hash("code", code)
+
     # -- create ----------------------------------------------------------------------
     async def create(self, principal: Principal, customer_id: str, from_channel: str,
                      to_channel: str, journey_id: str, reason: str, summary: str,
                      ttl_s: int) -> tuple[Handoff, str, str, str]:
         """Returns the handoff, its token, its short code and the created event id."""
         ttl = min(ttl_s or self._settings.handoff_ttl_s, self._settings.handoff_max_ttl_s)
-        token = secrets.token_urlsafe(24)
         active = self._book.active_codes()
-        code = ""
-        for _ in range(50):
-            code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+        handoff_id, token, code = "", "", ""
+        for _ in range(50):  # a code unique among the open handoffs this instance knows
+            handoff_id = secrets.token_hex(16)
+            token, code = self.credentials(handoff_id)
             if self._hash("code", code) not in active:
                 break
         now = self.now_ms()
         handoff = Handoff(
-            handoff_id=uuid.uuid4().hex, customer_id=customer_id, from_channel=from_channel,
+            handoff_id=handoff_id, customer_id=customer_id, from_channel=from_channel,
             to_channel=to_channel, journey_id=journey_id, reason=reason, summary=summary,
             created_at=now, expires_at=now + ttl * 1000, created_by=principal.name,
             instance=self._instance, token_hash=self._hash("token", token),
             code_hash=self._hash("code", code))
-        attrs = {"token_hash": handoff.token_hash, "code_hash": handoff.code_hash,
-                 "expires_at": str(handoff.expires_at)}
+        attrs = {"expires_at": str(handoff.expires_at)}
         eid = await self._publish(handoff, vocabulary.HANDOFF_CREATED, "created", from_channel,
                                   principal, attrs, uuid.uuid4().hex, now)
         self._book.add(handoff)
@@ -322,9 +357,8 @@ class HandoffDesk:
             try:
                 await asyncio.wait_for(decided.wait(), timeout_s)
             except TimeoutError as exc:
-                raise RpcFailure(grpc.StatusCode.UNAVAILABLE,
-                                 "the handoff log has not confirmed the decision yet",
-                                 reason="HANDOFF_UNDECIDED") from exc
+                raise unavailable("the handoff log has not confirmed the decision yet", 1.0,
+                                  "HANDOFF_UNDECIDED") from exc
         finally:
             self._book.forget_waiter(handoff.handoff_id, decided)
         final = self._book.get(handoff.handoff_id)

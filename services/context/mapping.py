@@ -24,6 +24,9 @@ HANDOFF_STATUS = {"created": pb.HANDOFF_STATUS_CREATED, "accepted": pb.HANDOFF_S
                   "cancelled": pb.HANDOFF_STATUS_CANCELLED, "expired": pb.HANDOFF_STATUS_EXPIRED}
 DEFAULT_PAGE = 20
 MAX_PAGE = 200
+# Handoff credential hashes that handoff.created events carried before the service stopped
+# publishing them; timelines may still hold such entries, callers never see them.
+INTERNAL_ATTRIBUTES = frozenset({"token_hash", "code_hash"})
 
 
 def channel(value: Any) -> pb.Channel:
@@ -81,8 +84,8 @@ def timeline_entry(t: dict[str, Any]) -> pb.TimelineEntry:
         journey_id=_text(t.get("journey_id")), reason=_text(t.get("reason")),
         actor=_actor(t.get("actor")), organisation=_text(t.get("organisation")),
         summary=_text(t.get("summary")),
-        attributes={str(k): _text(v) for k, v in attrs.items()} if isinstance(attrs, dict)
-        else {})
+        attributes={str(k): _text(v) for k, v in attrs.items() if k not in INTERNAL_ATTRIBUTES}
+        if isinstance(attrs, dict) else {})
 
 
 def _actor(value: Any) -> str:

@@ -1,9 +1,14 @@
-"""The CustomerContextService handlers: validate, authorize, read the view, audit."""
+"""The CustomerContextService handlers: validate, authorize, read the view, audit.
+
+Every call that looks a customer or a handoff up is audited with its outcome, and fails
+closed when its audit record cannot be written (services/context/audit.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import grpc
 
@@ -13,12 +18,13 @@ from backbone.identifiers import Hasher, normalise
 from backbone.models import IdentifierType
 from backbone.settings import Settings
 from services.context import mapping
-from services.context.audit import Auditor
+from services.context.audit import Access, Auditor
 from services.context.auth import Authenticator, Principal
 from services.context.feed import TopicFeed
 from services.context.handoff import Handoff, HandoffBook, HandoffDesk
 from services.context.kpi_rpcs import KpiRpcs
 from services.context.kpis import KpiView
+from services.context.ratelimit import FailureLimiter
 from services.context.status import RpcFailure, invalid, rpc, rpc_stream, unavailable
 from services.context.view import AmbiguousIdentifier, ContextView, Entry
 from services.context.watch import watch_updates
@@ -27,6 +33,18 @@ ROLE = {"channel_system": pb.ROLE_CHANNEL_SYSTEM, "agent": pb.ROLE_AGENT,
         "supervisor": pb.ROLE_SUPERVISOR, "auditor": pb.ROLE_AUDITOR}
 HASHED_TYPES = {"PHONE", "CARD", "ID_NUMBER"}
 ID_TYPES = {t.value for t in IdentifierType} - {"UNKNOWN"}
+# Failed redemptions that count against a principal's code limit (the credential was
+# wrong or unusable), unlike our own UNAVAILABLE or INTERNAL.
+REDEMPTION_FAILED = {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A validated CustomerLookup."""
+
+    kind: str  # CUSTOMER_ID or an identifier type
+    values: tuple[str, ...]  # the customer id, or the values the identifier may be stored as
+    audit_hash: str  # what the audit record names instead of the value
 
 
 def deadline_s(context: grpc.aio.ServicerContext, cap: float) -> float:
@@ -51,6 +69,9 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
         self._auth = Authenticator(settings)
         self._hasher = Hasher.from_settings(settings)
         self._entries = mapping.EntryCache()
+        self._code_limit = FailureLimiter(
+            settings.handoff_code_max_failures, settings.handoff_code_failure_window_s,
+            max_principals=settings.handoff_code_limit_principals, clock=clock)
         self.instance = instance
         self._clock = clock
 
@@ -76,18 +97,30 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
             return id_type, self._hasher.candidates(id_type, normalise(id_type, value))
         return id_type, [value]
 
-    def _find(self, lookup: pb.CustomerLookup, field: str) -> Entry | None:
+    def _keyed(self, kind: str, value: str) -> str:
+        return self._hasher.hash(kind, value)
+
+    def _lookup(self, lookup: pb.CustomerLookup, field: str) -> Lookup:
         which = lookup.WhichOneof("key")
         if which is None:
             raise invalid({field: "set customer_id or identifier"})
         if which == "customer_id":
-            if not lookup.customer_id.strip():
+            customer_id = lookup.customer_id.strip()
+            if not customer_id:
                 raise invalid({f"{field}.customer_id": "must not be empty"})
-            return self._view.get(lookup.customer_id.strip())
+            return Lookup("CUSTOMER_ID", (customer_id,), self._keyed("CUSTOMER_ID", customer_id))
         id_type, values = self._identifier(lookup.identifier, f"{field}.identifier")
+        # Phone, card and ID numbers are audited as the HMAC the identity graph stores, so
+        # an investigator finds every lookup of a customer's number from its identities.
+        audit_hash = values[0] if id_type in HASHED_TYPES else self._keyed(id_type, values[0])
+        return Lookup(id_type, tuple(values), audit_hash)
+
+    def _find(self, lookup: Lookup) -> Entry | None:
+        if lookup.kind == "CUSTOMER_ID":
+            return self._view.get(lookup.values[0])
         try:
-            for value in values:
-                entry = self._view.resolve(id_type, value)
+            for value in lookup.values:
+                entry = self._view.resolve(lookup.kind, value)
                 if entry is not None:
                     return entry
             return None
@@ -96,14 +129,14 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
                              "; look up by a verified identifier or the customer id",
                              reason="AMBIGUOUS_IDENTIFIER") from exc
 
-    async def _entry(self, lookup: pb.CustomerLookup, field: str, watermark: pb.Watermark | None,
+    async def _entry(self, lookup: Lookup, watermark: pb.Watermark | None,
                      context: grpc.aio.ServicerContext) -> Entry:
         """The customer's entry, at least as fresh as the watermark (read-your-writes)."""
         self._ready()
         wanted = [e for e in (watermark.event_ids if watermark else ()) if e]
         min_version = watermark.min_version if watermark else 0
         waiting = bool(wanted or min_version)
-        entry = self._find(lookup, field)  # fast path: no waiting set-up for most calls
+        entry = self._find(lookup)  # fast path: no waiting set-up for most calls
         if entry is not None and (not waiting or (
                 entry.has_applied(wanted) and entry.version >= min_version)):
             return entry
@@ -114,7 +147,7 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
         try:
             while True:
                 changed.clear()
-                entry = self._find(lookup, field)
+                entry = self._find(lookup)
                 if entry is not None and entry.has_applied(wanted) and entry.version >= min_version:
                     return entry
                 if entry is None and not waiting:
@@ -145,12 +178,15 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
             expires_at_ms=h.expires_at, closed_at_ms=h.closed_at, created_by=h.created_by,
             closed_by=h.closed_by)
 
-    def _context(self, entry: Entry, principal: Principal, unmask: bool,
-                 query: pb.TimelineQuery) -> tuple[pb.CustomerContext, str]:
+    @staticmethod
+    def _check_timeline(query: pb.TimelineQuery) -> None:
         if query.page_size < 0 or query.page_size > mapping.MAX_PAGE:
             raise invalid({"timeline.page_size": f"must be between 0 and {mapping.MAX_PAGE}"})
         if query.until_ms and query.since_ms and query.until_ms <= query.since_ms:
             raise invalid({"timeline.until_ms": "must be after since_ms"})
+
+    def _context(self, entry: Entry, principal: Principal, unmask: bool,
+                 query: pb.TimelineQuery) -> tuple[pb.CustomerContext, str]:
         unmask = unmask and principal.may_unmask()
         key = (unmask, query.SerializeToString(deterministic=True))
         cached = entry.cache.get(key)
@@ -176,6 +212,9 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
         return ctx, token
 
     # -- RPCs ------------------------------------------------------------------------
+    # Input is validated before the audit starts (a malformed request reads nothing); from
+    # the first lookup on, every outcome is audited and waits for its record.
+
     @rpc("GetCustomerContext")
     async def GetCustomerContext(self, request: pb.GetCustomerContextRequest,
                                  context: grpc.aio.ServicerContext
@@ -183,14 +222,19 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
         principal = self._auth.authorize(context, "GetCustomerContext")
         if not request.purpose.strip():
             raise invalid({"purpose": "say why this context is read (audited)"})
-        if request.unmask and not principal.may_unmask():
-            raise RpcFailure(grpc.StatusCode.PERMISSION_DENIED,
-                             f"role {principal.role} may not unmask identifiers",
-                             reason="UNMASK_NOT_ALLOWED")
-        entry = await self._entry(request.lookup, "lookup", request.min_freshness, context)
-        ctx, token = self._context(entry, principal, request.unmask, request.timeline)
-        await self._auditor.record(principal, action="read", customer_id=entry.customer_id,
-                                   purpose=request.purpose, unmasked=request.unmask)
+        self._check_timeline(request.timeline)
+        lookup = self._lookup(request.lookup, "lookup")
+        self._ready()
+        access = Access(principal, "read", request.purpose, lookup.kind, lookup.audit_hash,
+                        unmasked=request.unmask)
+        async with self._auditor.audited(access):
+            if request.unmask and not principal.may_unmask():
+                raise RpcFailure(grpc.StatusCode.PERMISSION_DENIED,
+                                 f"role {principal.role} may not unmask identifiers",
+                                 reason="UNMASK_NOT_ALLOWED")
+            entry = await self._entry(lookup, request.min_freshness, context)
+            access.customer_id = entry.customer_id
+            ctx, token = self._context(entry, principal, request.unmask, request.timeline)
         return pb.GetCustomerContextResponse(context=ctx, next_page_token=token,
                                              caller_role=ROLE[principal.role])
 
@@ -201,9 +245,12 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
         principal = self._auth.authorize(context, "WatchCustomerContext")
         if not request.purpose.strip():
             raise invalid({"purpose": "say why this context is watched (audited)"})
-        entry = await self._entry(request.lookup, "lookup", None, context)
-        await self._auditor.record(principal, action="watch", customer_id=entry.customer_id,
-                                   purpose=request.purpose)
+        lookup = self._lookup(request.lookup, "lookup")
+        self._ready()
+        access = Access(principal, "watch", request.purpose, lookup.kind, lookup.audit_hash)
+        async with self._auditor.audited(access):
+            entry = await self._entry(lookup, None, context)
+            access.customer_id = entry.customer_id
         async for update in watch_updates(self._view, entry, request, self._freshness):
             yield update
 
@@ -224,14 +271,17 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
             problems["summary"] = "at most 2000 characters"
         if problems:
             raise invalid(problems)
-        entry = await self._entry(request.lookup, "lookup", None, context)
-        handoff, token, code, eid = await self._desk.create(
-            principal, entry.customer_id, mapping.CHANNEL_NAMES[request.from_channel],
-            mapping.CHANNEL_NAMES[request.to_channel], request.journey_id, request.reason,
-            request.summary, request.ttl_seconds)
-        await self._auditor.record(principal, action="handoff.create",
-                                   customer_id=entry.customer_id, purpose="handoff",
-                                   detail={"handoff_id": handoff.handoff_id}, wait=True)
+        lookup = self._lookup(request.lookup, "lookup")
+        self._ready()
+        access = Access(principal, "handoff.create", "handoff", lookup.kind, lookup.audit_hash)
+        async with self._auditor.audited(access):
+            entry = await self._entry(lookup, None, context)
+            access.customer_id = entry.customer_id
+            handoff, token, code, eid = await self._desk.create(
+                principal, entry.customer_id, mapping.CHANNEL_NAMES[request.from_channel],
+                mapping.CHANNEL_NAMES[request.to_channel], request.journey_id, request.reason,
+                request.summary, request.ttl_seconds)
+            access.detail["handoff_id"] = handoff.handoff_id
         return pb.CreateHandoffResponse(handoff=self._handoff_pb(handoff), token=token,
                                         short_code=code, event_id=eid)
 
@@ -247,44 +297,56 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
             problems["channel"] = "must be the redeeming channel"
         if problems:
             raise invalid(problems)
+        self._check_timeline(request.timeline)
         self._ready()
-        timeout = deadline_s(context, self._settings.grpc_max_wait_s)
-        handoff = await self._desk.find_waiting(request.token, request.short_code,
-                                                min(timeout, self._settings.handoff_find_wait_s))
-        try:
-            final, eid = await self._desk.accept(
-                principal, handoff, mapping.CHANNEL_NAMES[request.channel], timeout)
-        except RpcFailure as exc:
-            await self._auditor.record(principal, action="handoff.accept",
-                                       customer_id=handoff.customer_id, purpose="handoff",
-                                       outcome=exc.code,
-                                       detail={"handoff_id": handoff.handoff_id})
-            raise
-        await self._auditor.record(principal, action="handoff.accept",
-                                   customer_id=final.customer_id,
-                                   purpose=request.purpose or "handoff",
-                                   detail={"handoff_id": final.handoff_id}, wait=True)
-        response = pb.AcceptHandoffResponse(handoff=self._handoff_pb(final), event_id=eid)
-        entry = self._view.get(final.customer_id)
-        if entry is not None:
-            ctx, _ = self._context(entry, principal, False, request.timeline)
-            response.context.CopyFrom(ctx)
+        by_code = which == "short_code"
+        kind = "HANDOFF_CODE" if by_code else "HANDOFF_TOKEN"
+        secret = request.short_code.replace(" ", "") if by_code else request.token
+        access = Access(principal, "handoff.accept", request.purpose or "handoff", kind,
+                        self._keyed(kind, secret))
+        async with self._auditor.audited(access):
+            if by_code:  # 8 digits can be guessed; a 24-byte token cannot
+                self._code_limit.acquire(principal.name)
+            failed = False
+            try:
+                timeout = deadline_s(context, self._settings.grpc_max_wait_s)
+                handoff = await self._desk.find_waiting(
+                    request.token, request.short_code,
+                    min(timeout, self._settings.handoff_find_wait_s))
+                access.customer_id = handoff.customer_id
+                access.detail["handoff_id"] = handoff.handoff_id
+                final, eid = await self._desk.accept(
+                    principal, handoff, mapping.CHANNEL_NAMES[request.channel], timeout)
+            except RpcFailure as exc:
+                failed = exc.grpc_code in REDEMPTION_FAILED
+                raise
+            finally:
+                if by_code:
+                    self._code_limit.release(principal.name, failed=failed)
+            response = pb.AcceptHandoffResponse(handoff=self._handoff_pb(final), event_id=eid)
+            entry = self._view.get(final.customer_id)
+            if entry is not None:
+                ctx, _ = self._context(entry, principal, False, request.timeline)
+                response.context.CopyFrom(ctx)
         return response
 
     @rpc("CancelHandoff")
     async def CancelHandoff(self, request: pb.CancelHandoffRequest,
                             context: grpc.aio.ServicerContext) -> pb.CancelHandoffResponse:
         principal = self._auth.authorize(context, "CancelHandoff")
-        if not request.handoff_id.strip():
+        handoff_id = request.handoff_id.strip()
+        if not handoff_id:
             raise invalid({"handoff_id": "must not be empty"})
         self._ready()
-        handoff = self._book.get(request.handoff_id.strip())
-        if handoff is None:
-            raise RpcFailure(grpc.StatusCode.NOT_FOUND, "no such handoff",
-                             reason="HANDOFF_NOT_FOUND")
-        final, eid = await self._desk.cancel(principal, handoff,
-                                             deadline_s(context, self._settings.grpc_max_wait_s))
-        await self._auditor.record(principal, action="handoff.cancel",
-                                   customer_id=final.customer_id, purpose="handoff",
-                                   detail={"handoff_id": final.handoff_id}, wait=True)
+        access = Access(principal, "handoff.cancel", "handoff", "HANDOFF_ID",
+                        self._keyed("HANDOFF_ID", handoff_id))
+        async with self._auditor.audited(access):
+            handoff = self._book.get(handoff_id)
+            if handoff is None:
+                raise RpcFailure(grpc.StatusCode.NOT_FOUND, "no such handoff",
+                                 reason="HANDOFF_NOT_FOUND")
+            access.customer_id = handoff.customer_id
+            access.detail["handoff_id"] = handoff_id
+            final, eid = await self._desk.cancel(
+                principal, handoff, deadline_s(context, self._settings.grpc_max_wait_s))
         return pb.CancelHandoffResponse(handoff=self._handoff_pb(final), event_id=eid)

@@ -33,6 +33,7 @@ class RpcFailure(BackboneError):
                  metadata: dict[str, str] | None = None):
         super().__init__(message, code=reason or grpc_code.name.lower())
         self.grpc_code = grpc_code
+        self.reason = reason or ""
         self.details = list(details or [])
         if reason is not None:
             self.details.append(error_details_pb2.ErrorInfo(
@@ -56,10 +57,29 @@ def invalid(violations: dict[str, str]) -> RpcFailure:
 
 def unavailable(message: str, retry_after_s: float, reason: str) -> RpcFailure:
     """UNAVAILABLE with RetryInfo, so well-behaved clients back off by the server's hint."""
+    return retry_later(grpc.StatusCode.UNAVAILABLE, message, retry_after_s, reason)
+
+
+def retry_later(grpc_code: grpc.StatusCode, message: str, retry_after_s: float,
+                reason: str) -> RpcFailure:
+    """A failure with RetryInfo (UNAVAILABLE, RESOURCE_EXHAUSTED): when to try again."""
     delay = duration_pb2.Duration()
-    delay.FromMilliseconds(int(retry_after_s * 1000))
-    return RpcFailure(grpc.StatusCode.UNAVAILABLE, message, reason=reason,
+    delay.FromMilliseconds(max(int(retry_after_s * 1000), 1))
+    return RpcFailure(grpc_code, message, reason=reason,
                       details=[error_details_pb2.RetryInfo(retry_delay=delay)])
+
+
+def outcome(exc: BaseException) -> tuple[str, str]:
+    """(status code name, ErrorInfo reason) a call ending with ``exc`` answers; no logging."""
+    if isinstance(exc, RpcFailure):
+        return exc.grpc_code.name, exc.reason
+    if isinstance(exc, BackpressureError):
+        return "UNAVAILABLE", "BACKPRESSURE"
+    if isinstance(exc, PublishError):
+        return "UNAVAILABLE", "KAFKA_UNAVAILABLE"
+    if isinstance(exc, TimeoutError):
+        return "DEADLINE_EXCEEDED", ""
+    return "INTERNAL", "INTERNAL"
 
 
 def _from_exception(exc: BaseException) -> RpcFailure:

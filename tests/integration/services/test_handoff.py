@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import grpc
 import pytest
@@ -12,7 +14,10 @@ from grpc_status import rpc_status
 from backbone import vocabulary
 from backbone.context.v1 import context_pb2 as pb
 from backbone.serde import INTERACTION_EVENT, AvroSerde
+from backbone.settings import Settings
+from deploy.stack.topics import ensure_topics
 from services.context.server import ContextServer, _shared_registry
+from tests.integration.services.conftest import ServerFactory
 from tests.integration.services.support import (
     FakeClock,
     SnapshotWriter,
@@ -22,6 +27,7 @@ from tests.integration.services.support import (
     snapshot,
     stub,
 )
+from tests.integration.stream_processors.harness import WorkerProcess, read_all
 
 
 def reason_of(err: grpc.aio.AioRpcError) -> str:
@@ -90,6 +96,11 @@ async def test_phone_to_app_handoff_is_redeemed_once(server: ContextServer,
     assert all(e["attributes"]["customer_id"] == "cust-h1" for e in events)
     assert events[0]["payload"]["summary"] == "promised a callback about the failed transfer"
     assert created.token not in str(events) and created.short_code not in str(events)
+    # nor any hash of them: the processors copy attributes into the customer's timeline
+    held = server.book.get(created.handoff.handoff_id)
+    assert held is not None
+    assert all(held.token_hash.encode() not in v and held.code_hash.encode() not in v
+               and b"token_hash" not in v and b"code_hash" not in v for _, v in records if v)
 
 
 async def test_concurrent_redeems_have_exactly_one_winner(server: ContextServer,
@@ -164,3 +175,110 @@ async def test_created_event_id_is_a_read_your_writes_watermark(server: ContextS
         # the stream processor applies the handoff.created event to the customer's context
         writer.put("cust-h4", snapshot("cust-h4", 2, extra_ids=[created.event_id]))
         assert (await call).context.freshness.version == 2
+
+
+def _retry_delay_s(err: grpc.aio.AioRpcError) -> float:
+    status = rpc_status.from_call(err)
+    assert status is not None
+    for detail in status.details:
+        retry = error_details_pb2.RetryInfo()
+        if detail.Unpack(retry):
+            return retry.retry_delay.ToMilliseconds() / 1000
+    raise AssertionError("no RetryInfo")
+
+
+async def test_guessing_codes_is_limited_per_principal_and_audited(
+        ctx_settings: Settings, server_factory: ServerFactory, writer: SnapshotWriter,
+        clock: FakeClock) -> None:
+    limit, window = 5, 300.0
+    server = await server_factory(ctx_settings.model_copy(update={
+        "handoff_code_max_failures": limit, "handoff_code_failure_window_s": window}),
+        instance="ctx-limit")
+    channel, api = stub(server.port)
+    async with channel:
+        await _ready_customer(api, writer, "cust-h5")
+        created = await api.CreateHandoff(_create("cust-h5"), metadata=auth("agent"), timeout=10)
+        wrong = [f"{(int(created.short_code) + i) % 10**8:08d}" for i in range(1, limit + 1)]
+        # concurrent guesses: attempts in flight count, so a burst cannot overshoot
+        guesses = await asyncio.gather(*[api.AcceptHandoff(pb.AcceptHandoffRequest(
+            short_code=code, channel=pb.CHANNEL_APP), metadata=auth("channel_system"),
+            timeout=10) for code in wrong], return_exceptions=True)
+        assert [g.code() for g in guesses if isinstance(g, grpc.aio.AioRpcError)] == \
+            [grpc.StatusCode.NOT_FOUND] * limit
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await api.AcceptHandoff(pb.AcceptHandoffRequest(
+                short_code=created.short_code, channel=pb.CHANNEL_APP),
+                metadata=auth("channel_system"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert reason_of(err.value) == "HANDOFF_CODE_RATE_LIMITED"
+        assert 1.0 <= _retry_delay_s(err.value) <= window
+        # another principal is not affected, and the handoff was not consumed
+        accepted = await api.AcceptHandoff(pb.AcceptHandoffRequest(
+            short_code=created.short_code, channel=pb.CHANNEL_APP),
+            metadata=auth("agent"), timeout=10)
+        assert accepted.handoff.status == pb.HANDOFF_STATUS_ACCEPTED
+        # once the failures leave the window the first principal may redeem again
+        again = await api.CreateHandoff(_create("cust-h5"), metadata=auth("agent"), timeout=10)
+        clock.advance(window + 1)
+        redeemed = await api.AcceptHandoff(pb.AcceptHandoffRequest(
+            short_code=again.short_code, channel=pb.CHANNEL_APP),
+            metadata=auth("channel_system"), timeout=10)
+        assert redeemed.handoff.handoff_id == again.handoff.handoff_id
+
+    raw = read_topic(server.settings, "audit", expect=limit + 6)
+    attempts = [json.loads(v) for _, v in raw]
+    attempts = [r for r in attempts if r["action"] == "handoff.accept"]
+    assert sorted((r["principal"], r["outcome"]) for r in attempts) == sorted(
+        [("channel-system-dev", "NOT_FOUND")] * limit
+        + [("channel-system-dev", "RESOURCE_EXHAUSTED"), ("agent-dev", "OK"),
+           ("channel-system-dev", "OK")])
+    assert {r["lookup"]["type"] for r in attempts} == {"HANDOFF_CODE"}
+    codes = [*wrong, created.short_code, again.short_code]
+    assert not any(c.encode() in v for _, v in raw for c in codes)
+
+
+async def test_no_credential_material_reaches_the_handoffs_topic_or_the_timeline(
+        ctx_settings: Settings, server_factory: ServerFactory, writer: SnapshotWriter,
+        tmp_path: Path) -> None:
+    """With the real stream processors between the handoffs topic and the customer's context."""
+    if not ctx_settings.schema_registry_url.startswith("http"):
+        pytest.skip("the worker process needs the real schema registry")
+    ensure_topics(ctx_settings)  # the processors' own topics too
+    worker = WorkerProcess(ctx_settings, tmp_path / "worker-data", tmp_path / "worker.log")
+    worker.start()
+    try:
+        server = await server_factory(instance="ctx-w")
+        channel, api = stub(server.port)
+        async with channel:
+            # version 0: the worker's first snapshot of this customer replaces it
+            writer.put("cust-hw", snapshot("cust-hw", 0))
+            await api.GetCustomerContext(pb.GetCustomerContextRequest(
+                lookup=by_id("cust-hw"), purpose="t",
+                min_freshness=pb.Watermark(event_ids=["e0"])), metadata=auth("agent"),
+                timeout=15)
+            created = await api.CreateHandoff(_create("cust-hw"), metadata=auth("agent"),
+                                              timeout=10)
+            accepted = await api.AcceptHandoff(pb.AcceptHandoffRequest(
+                short_code=created.short_code, channel=pb.CHANNEL_APP, purpose="app_chat"),
+                metadata=auth("channel_system"), timeout=10)
+            seen = await api.GetCustomerContext(pb.GetCustomerContextRequest(
+                lookup=by_id("cust-hw"), purpose="t", min_freshness=pb.Watermark(
+                    event_ids=[created.event_id, accepted.event_id])),
+                metadata=auth("agent"), timeout=120)
+        held = server.book.get(created.handoff.handoff_id)
+        assert held is not None and held.token_hash and held.code_hash
+        secrets = [created.token, created.short_code, held.token_hash, held.code_hash]
+
+        handoffs = [t for t in seen.context.timeline if t.event_type.startswith("handoff.")]
+        assert {t.event_id for t in handoffs} == {created.event_id, accepted.event_id}
+        for entry in handoffs:
+            assert not {"token_hash", "code_hash"} & set(entry.attributes)
+            assert not any(x in v for v in entry.attributes.values() for x in secrets)
+        for topic in ("handoffs", "customer-context"):
+            records = read_all(ctx_settings, topic)
+            assert records, topic
+            for _, value in records:
+                assert not any(x.encode() in (value or b"") for x in
+                               [*secrets, "token_hash", "code_hash"]), topic
+    finally:
+        worker.stop()

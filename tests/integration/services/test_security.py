@@ -75,12 +75,17 @@ async def test_roles_decide_calls_and_masking_and_reads_are_audited(
                 await call
             assert err.value.code() == code, name
 
-    records = [json.loads(v) for _, v in read_topic(server.settings, "audit", expect=3)]
-    assert [(r["principal"], r["role"], r["customer_id"], r["purpose"], r["unmasked"])
-            for r in sorted(records, key=lambda r: r["at"])] == [
-        ("agent-dev", "agent", "cust-s", "inbound_call", False),
-        ("supervisor-dev", "supervisor", "cust-s", "fraud_review", True),
-        ("auditor-dev", "auditor", "cust-s", "quarterly_audit", False)]
+    # the refused unmask is recorded too (before any lookup: no customer named)
+    records = [json.loads(v) for _, v in read_topic(server.settings, "audit", expect=4)]
+    assert [(r["principal"], r["role"], r["customer_id"], r["purpose"], r["unmasked"],
+             r["outcome"], r["reason"]) for r in sorted(records, key=lambda r: r["at"])] == [
+        ("agent-dev", "agent", "cust-s", "inbound_call", False, "OK", ""),
+        ("supervisor-dev", "supervisor", "cust-s", "fraud_review", True, "OK", ""),
+        ("auditor-dev", "auditor", "cust-s", "quarterly_audit", False, "OK", ""),
+        ("agent-dev", "agent", "", "inbound_call", True, "PERMISSION_DENIED",
+         "UNMASK_NOT_ALLOWED")]
+    assert all(r["lookup"]["type"] == "CUSTOMER_ID" and "cust-s" not in r["lookup"]["hash"]
+               for r in records)
 
 
 async def test_live_kpis_health_and_reflection(server: ContextServer,

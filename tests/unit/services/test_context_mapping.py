@@ -64,3 +64,11 @@ def test_shared_phone_resolves_to_the_verified_customer_only() -> None:
 def test_entry_knows_applied_event_ids() -> None:
     entry = Entry.from_snapshot("c", snapshot("c", 1, n_events=2, extra_ids=["handoff-x"]))
     assert entry.has_applied(["e1", "handoff-x"]) and not entry.has_applied(["e9"])
+
+
+def test_credential_hashes_in_old_handoff_entries_are_never_shown() -> None:
+    entry = {"event_id": "h", "event_type": "handoff.created", "channel": "PHONE",
+             "attributes": {"customer_id": "c", "expires_at": "1", "token_hash": "ab",
+                            "code_hash": "cd"}}
+    assert dict(mapping.timeline_entry(entry).attributes) == {"customer_id": "c",
+                                                              "expires_at": "1"}

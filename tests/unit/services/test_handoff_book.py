@@ -1,11 +1,18 @@
-"""The handoff log's rule: the first terminal event of a handoff wins (no broker)."""
+"""The handoff log's rule: the first terminal event of a handoff wins; credentials are
+derived, never published (no broker)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from pydantic import SecretStr
+
 from backbone import vocabulary
-from services.context.handoff import Handoff, HandoffBook, closed_event_id
+from backbone.serde import INTERACTION_EVENT, AvroSerde, registry_client
+from backbone.settings import Settings
+from services.context.auth import Principal, Role
+from services.context.handoff import Handoff, HandoffBook, HandoffDesk, closed_event_id
 
 
 def _event(kind: str, attempt: str, at: int = 2) -> dict[str, Any]:
@@ -31,3 +38,46 @@ def test_first_terminal_event_in_log_order_wins() -> None:
 
 def test_every_terminal_attempt_shares_one_event_id() -> None:
     assert closed_event_id("h1") == closed_event_id("h1") != closed_event_id("h2")
+
+
+class _Publisher:
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+
+    def publish(self, topic: str, key: Any, value: bytes) -> asyncio.Future[int]:
+        self.values.append(value)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.set_result(len(self.values))
+        return future
+
+
+def _desk(settings: Settings, serde: AvroSerde, publisher: _Publisher
+          ) -> tuple[HandoffDesk, HandoffBook]:
+    book = HandoffBook(serde, settings.topic("handoffs"))
+    return HandoffDesk(settings, book, publisher, serde, instance="a",  # type: ignore[arg-type]
+                       clock=lambda: 1_790_000_000.0), book
+
+
+async def test_created_events_carry_no_credentials_yet_a_restarted_instance_redeems(
+        unit_settings: Settings) -> None:
+    serde = AvroSerde(registry_client(unit_settings), INTERACTION_EVENT)
+    publisher = _Publisher()
+    desk, _ = _desk(unit_settings, serde, publisher)
+    agent = Principal("agent-1", Role.AGENT, "token")
+    handoff, token, code, _ = await desk.create(agent, "cust-1", "PHONE", "APP", "j1", "r",
+                                                "s", 0)
+    assert len(code) == 8 and code.isdigit() and len(token) == 32
+    assert (token, code) == desk.credentials(handoff.handoff_id)
+    event = serde.deserialize(unit_settings.topic("handoffs"), publisher.values[0])
+    assert set(event["attributes"]) == {"customer_id", "attempt_id", "principal", "instance",
+                                        "expires_at"}
+    for secret in (token, code, handoff.token_hash, handoff.code_hash):
+        assert secret.encode() not in publisher.values[0]
+
+    fresh, book = _desk(unit_settings, serde, _Publisher())  # another instance, or a restart
+    book.apply(event)
+    assert fresh.find(token, "").handoff_id == handoff.handoff_id
+    assert fresh.find("", code[:4] + " " + code[4:]).handoff_id == handoff.handoff_id
+    other_key = unit_settings.model_copy(update={"handoff_key": SecretStr("another-key")})
+    assert _desk(other_key, serde, _Publisher())[0].credentials(handoff.handoff_id) != \
+        (token, code)
