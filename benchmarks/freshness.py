@@ -70,7 +70,7 @@ async def offer(args: argparse.Namespace, collector: int, grpc_port: int) -> Non
                 await asyncio.sleep(0.01)
         failures += 1
 
-    async with httpx.AsyncClient(auth=("app-dev-write-key", ""), timeout=30) as client:
+    async with httpx.AsyncClient(auth=("app-server-dev-write-key", ""), timeout=30) as client:
         # Warm-up: every customer logs in once so lookups by APP_USER resolve.
         for start in range(0, customers, 100):
             logins = [{"type": "identify", "messageId": f"login-{i}-{args.run}", "userId": f"u{i}",

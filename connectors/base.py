@@ -2,7 +2,8 @@
 
 validate → map to ``InteractionEvent`` → de-identify (HMAC + mask, text dropped) →
 serialize → publish keyed by interaction id → answer the source only after Kafka acked.
-Bad input becomes a dead-letter record and a metric, never a crash.
+Bad input becomes a metric, never a crash, and a dead-letter record with its phone, card
+and ID numbers masked when the sender authenticated (nothing is kept from one that did not).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from backbone.models import (
     dead_letter,
     event_id,
 )
+from backbone.scrub import hash_numbers, mask_bytes, mask_numbers
 from backbone.serde import (
     DEAD_LETTER,
     INTERACTION_EVENT,
@@ -132,6 +134,11 @@ class Pipeline:
     def opaque(kind: IdentifierType, raw: object, *, verified: bool = False) -> Identifier | None:
         return _model(Pipeline.opaque_record(kind, raw, verified=verified))
 
+    def scrub(self, text: str | None) -> str | None:
+        """Kept free text with every phone, card or ID number in it replaced by its keyed
+        hash (:mod:`backbone.scrub`): the same number gives the same token."""
+        return text if text is None else hash_numbers(text, self.hasher)
+
     # -- events ----------------------------------------------------------------------
     def event(self, *, event_type: str, source_system: str, source_event_id: str,
               occurred_at: int, identifiers: Sequence[Identifier | None] = (),
@@ -142,9 +149,8 @@ class Pipeline:
             idents = [i.model_copy(update={"verified": False}) if i.verified else i
                       for i in idents]
         payload = fields.get("payload")
-        if (isinstance(payload, ChatPayload) and payload.text is not None
-                and not self.settings.keep_message_text):
-            fields["payload"] = payload.model_copy(update={"text": None})
+        if isinstance(payload, ChatPayload) and payload.text is not None:
+            fields["payload"] = payload.model_copy(update={"text": self._kept_text(payload.text)})
         try:
             return InteractionEvent(
                 event_id=event_id(source_system, source_event_id), event_type=event_type,
@@ -175,9 +181,9 @@ class Pipeline:
         idents = [i for i in identifiers if i is not None]
         if event_type not in TRUSTED_LINK_TYPES:
             idents = [i | {"verified": False} if i["verified"] else i for i in idents]
-        if (payload is not None and payload.get("-type") == rec.CHAT
-                and payload["text"] is not None and not self.settings.keep_message_text):
-            payload = payload | {"text": None}
+        if payload is not None and payload.get("-type") == rec.CHAT \
+                and payload["text"] is not None:
+            payload = payload | {"text": self._kept_text(payload["text"])}
         record: Record = {
             "event_id": event_id(source_system, source_event_id), "event_type": event_type,
             "channel": channel, "occurred_at": occurred_at, "ingested_at": clock.now_ms(),
@@ -196,6 +202,9 @@ class Pipeline:
         except SerializationError:
             self._explain(record)  # raises the clear ValidationError when pydantic has one
             raise
+
+    def _kept_text(self, text: str) -> str | None:
+        return self.scrub(text) if self.settings.keep_message_text else None
 
     def _explain(self, record: Record) -> None:
         """Turn a record the writer refused into the same error :meth:`event` would give."""
@@ -264,13 +273,20 @@ class Pipeline:
         self._ack_latency.observe(time.perf_counter() - started)
         return [e.event_id for e in events]
 
+    def refuse(self, error: ValidationError) -> None:
+        """Count a refusal that leaves no dead letter: the caller never authenticated, so
+        nothing it sent is kept (it could be anyone's personal data)."""
+        m.REJECTED.labels(self.name, error.code).inc()
+
     async def reject(self, error: ValidationError, raw: bytes, *,
                      attributes: dict[str, str] | None = None) -> None:
-        """Count the refusal and keep the raw input on the dead-letter topic (capped)."""
+        """Count the refusal and keep the raw input on the dead-letter topic (capped), with
+        phone, card and ID numbers masked (:func:`backbone.scrub.mask_bytes`) first."""
         m.REJECTED.labels(self.name, error.code).inc()
-        record = dead_letter(self.name, error.code, raw, detail=error.message,
-                             attributes=(attributes or {}) | (
-                                 {"field": error.field} if error.field else {}))
+        extra = (attributes or {}) | ({"field": error.field} if error.field else {})
+        record = dead_letter(self.name, error.code, mask_bytes(raw),
+                             detail=mask_numbers(error.message),
+                             attributes={k: mask_numbers(v) for k, v in extra.items()})
         shared_metrics.DEAD_LETTERS.labels(self.name, error.code).inc()
         try:
             value = self._dead.serialize(self.dead_topic, record.model_dump())

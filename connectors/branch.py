@@ -6,7 +6,8 @@ identified, counter_opened, counter_closed), ``branch``, ``ticket_id`` (not for 
 events), ``occurred_at`` (ISO-8601 or epoch), optional ``queue``, ``counter``,
 ``service``, ``teller``, ``wait_s``, ``service_s``, ``to_queue``, ``to_counter``,
 ``reason``, ``score``/``scale_max`` (rating) and ``customer`` {``id_number``,
-``card_number``, ``customer_number``, ``phone``} (identified: the trusted counter check).
+``card_number``, ``customer_number``, ``phone``} (identified: the trusted counter check,
+accepted only with a server-trust API key).
 Ticket numbers restart daily, so the interaction is branch + ticket + local day.
 """
 
@@ -34,7 +35,7 @@ from backbone.models import (
 from backbone.settings import Settings
 from connectors import openapi
 from connectors.base import Pipeline
-from connectors.feed import choice, feed_handler
+from connectors.feed import choice, feed_handler, untrusted
 from connectors.http import create_app as create_base_app
 from connectors.http import optional_number, require_object, require_str, survey_answer
 
@@ -67,8 +68,13 @@ EVENT_SCHEMA: dict[str, Any] = {
 }
 
 
-def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> InteractionEvent:
+def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
+              trusted: bool = True) -> InteractionEvent:
+    """``trusted``: the API key's trust (the HTTP handler passes it; tests default to a
+    server key)."""
     kind = choice(body, "event", EVENTS)
+    if kind == "identified" and not trusted:
+        raise untrusted("event", kind)
     branch = require_str(body, "branch", max_len=64) or ""
     occurred = pipeline.when(body.get("occurred_at"), "occurred_at")
     day = (datetime.fromtimestamp(occurred / 1000, UTC) + LOCAL).date().isoformat()
@@ -88,16 +94,16 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> Interact
     ticket = require_str(body, "ticket_id", max_len=32) or ""
     idents: list[Identifier | None] = []
     customer = require_object(body.get("customer") or {}, "customer")
-    trusted = kind == "identified"
+    proves = kind == "identified"  # the trusted link (a server key, checked above)
     for key, make in (("id_number", pipeline.id_number), ("card_number", pipeline.card),
                       ("phone", pipeline.phone)):
         value = require_str(customer, key, "customer.", required=False, max_len=40)
         if value:
-            idents.append(make(value, verified=trusted))
+            idents.append(make(value, verified=proves))
     idents.append(pipeline.opaque(IdentifierType.CUSTOMER_NUMBER,
                                   require_str(customer, "customer_number", "customer.",
-                                              required=False), verified=trusted))
-    if trusted and not any(idents):
+                                              required=False), verified=proves))
+    if proves and not any(idents):
         raise ValidationError("identified needs customer.id_number, card_number or "
                               "customer_number", code="missing_field", field="customer")
     payload: BranchPayload | SurveyPayload

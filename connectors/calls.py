@@ -12,7 +12,9 @@
   channel. Cdr dispositions are ANSWERED whenever an IVR answered first, so processors
   must count answers from call.answered, never from call.cdr.
 - Transfers carry the queue the call was last answered in (their frames name none) and
-  never a raw phone number as the target: dialling out becomes ``"external"``.
+  never a raw phone number as the target: a number dialled out becomes its keyed hash
+  (the same number, the same token, as the caller's PHONE identifier gets); so does a
+  dialled number in Newchannel's ``Exten`` and in a Cdr's destination channel.
 Event ids: Uniqueid + event + the AMI ``Timestamp`` (timestampevents=yes) or, without
 it, the occurrence number of that event on that channel.
 """
@@ -24,6 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Generic, TypeVar
 
+from backbone import identifiers as ids
 from backbone import vocabulary as v
 from backbone.errors import ValidationError
 from backbone.models import ActorKind, Channel
@@ -40,6 +43,8 @@ ABANDON_GRACE_S = 5.0
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]{8}(?:;\d)?$")
 _DIGIT_GAP = re.compile(r"(?<=\d)[\s().-](?=\d)")
 _PHONE_LIKE = re.compile(r"\d{7,}")
+# A dialled number inside a dial string or channel name, separators allowed.
+_DIALLED = re.compile(r"\d(?:[\s().-]?\d){6,}")
 
 
 class Bounded(OrderedDict[K, V], Generic[K, V]):
@@ -55,15 +60,32 @@ class Bounded(OrderedDict[K, V], Generic[K, V]):
             self.popitem(last=False)
 
 
-def transfer_target(target: str) -> str:
+def _phone_token(digits: str, hasher: ids.Hasher) -> str:
+    return hasher.hash("PHONE", ids.normalise_phone(digits))
+
+
+def transfer_target(target: str, hasher: ids.Hasher) -> str:
     """The transfer destination as events may carry it: a phone number (7+ digits) is C2
-    data, so dialling out is recorded as ``"external"``; anything else is capped."""
+    data, so dialling out is recorded as that number's keyed hash (``h:<key id>:...``,
+    the PHONE identifier's token); anything else (an extension, a queue) is capped."""
     for part in re.split(r"[|,]", target):
         if "/" in part:  # a channel name: its unique suffix is not a number anyone dialled
             part = _CHANNEL_SUFFIX.sub("", part)
-        if _PHONE_LIKE.search(_DIGIT_GAP.sub("", part)):
-            return "external"
+        number = _PHONE_LIKE.search(_DIGIT_GAP.sub("", part))
+        if number:
+            return _phone_token(number.group(), hasher)
     return target[:64]
+
+
+def hide_dialled(value: str, hasher: ids.Hasher) -> str:
+    """``value`` (an extension, a channel name) with each dialled number in it replaced by
+    its keyed hash; the channel's unique suffix stays, so ids built from it stay unique."""
+    suffix = _CHANNEL_SUFFIX.search(value)
+    head, tail = (value[:suffix.start()], suffix.group()) if suffix else (value, "")
+    if not _PHONE_LIKE.search(_DIGIT_GAP.sub("", head)):
+        return value
+    return _DIALLED.sub(lambda m: _phone_token(_DIGIT_GAP.sub("", m.group()), hasher),
+                        head) + tail
 
 
 def _float(frame: Frame, key: str, scale: float = 1.0) -> float | None:
@@ -199,8 +221,9 @@ class CallMapper:
         if name == "Newchannel":
             if uniqueid != linkedid:
                 return out
+            exten = hide_dialled(frame.get("Exten", "")[:32], self.p.hasher)
             out.append(self._event(v.CALL_STARTED, frame, uniqueid=uniqueid, linkedid=linkedid,
-                                   attributes={"exten": frame.get("Exten", "")[:32]}))
+                                   attributes={"exten": exten}))
         elif name == "QueueCallerJoin":
             out.append(self._event(v.CALL_QUEUED, frame, uniqueid=uniqueid, linkedid=linkedid,
                                    extra=f":{frame.get('Queue', '')}",
@@ -250,7 +273,8 @@ class CallMapper:
         elif name == "Cdr":
             out.append(self._event(
                 v.CALL_CDR, frame, uniqueid=uniqueid, linkedid=linkedid,
-                extra=f":{frame.get('DestinationChannel', '')}:{frame.get('StartTime', '')}",
+                extra=f":{hide_dialled(frame.get('DestinationChannel', ''), self.p.hasher)}"
+                      f":{frame.get('StartTime', '')}",
                 actor=SYSTEM, attributes={
                     k.lower(): frame.get(k, "")[:64] for k in (
                         "Disposition", "Duration", "BillableSeconds", "LastApplication",
@@ -274,7 +298,7 @@ class CallMapper:
                                   field="TransfererUniqueid")
         return [self._event(v.CALL_TRANSFERRED, frame, uniqueid=uniqueid, linkedid=linkedid,
                             actor=AGENT, queue=self._answered_in.get(linkedid),
-                            payload={"transfer_to": transfer_target(target)})]
+                            payload={"transfer_to": transfer_target(target, self.p.hasher)})]
 
 
 MAPPED = frozenset({

@@ -11,6 +11,8 @@ complaint_closed`` (``complaint_id``, ``category``, ``due_at``). Every event has
 the bank's service or privacy desk records after verifying the customer: the stream
 processors then delete the customer's identifiers and timeline, and keep them deleted on
 replay. (WeChat ``unsubscribe`` starts the same path for the OpenID.)
+
+Both ``ivr_authenticated`` and ``erasure_requested`` need a server-trust API key.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from backbone.models import (
 from backbone.settings import Settings
 from connectors import clock, openapi
 from connectors.base import Pipeline
-from connectors.feed import choice, feed_handler
+from connectors.feed import choice, feed_handler, untrusted
 from connectors.http import create_app as create_base_app
 from connectors.http import optional_number, require_str, survey_answer
 
@@ -62,8 +64,16 @@ EVENT_SCHEMA: dict[str, Any] = {
 }
 
 
-def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> InteractionEvent:
+PROVING = frozenset({"ivr_authenticated", "erasure_requested"})
+
+
+def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
+              trusted: bool = True) -> InteractionEvent:
+    """``trusted``: the API key's trust (the HTTP handler passes it; tests default to a
+    server key)."""
     kind = choice(body, "type", TYPES)
+    if kind in PROVING and not trusted:
+        raise untrusted("type", kind)
     ident = require_str(body, "id") or ""
     if kind == "erasure_requested":
         return _erasure(pipeline, source, ident, body)
@@ -75,17 +85,17 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any]) -> Interact
         "actor": Actor(kind=ActorKind.AGENT, id=agent) if agent else Actor(
             kind=ActorKind.SYSTEM),
     }
-    trusted = kind == "ivr_authenticated"
+    proves = kind == "ivr_authenticated"  # the trusted link (a server key, checked above)
     number = require_str(body, "customer_number", required=False)
-    if trusted and not number:
+    if proves and not number:
         raise ValidationError("customer_number is required", code="missing_field",
                               field="customer_number")
-    idents = [pipeline.opaque(IdentifierType.CUSTOMER_NUMBER, number, verified=trusted)]
+    idents = [pipeline.opaque(IdentifierType.CUSTOMER_NUMBER, number, verified=proves)]
     for key, make in (("phone", pipeline.phone), ("card_number", pipeline.card),
                       ("id_number", pipeline.id_number)):
         value = require_str(body, key, required=False, max_len=40)
         if value:
-            idents.append(make(value, verified=trusted))
+            idents.append(make(value, verified=proves))
     if kind in ("ivr_authenticated", "wrapup"):
         fields["payload"] = CallPayload(linkedid=linkedid, agent=agent,
                                         acw_s=optional_number(body, "acw_s"))

@@ -1,32 +1,39 @@
 """Shared handling of the bank's own JSON feeds (branch tickets, agent desktop).
 
 Both take one event object or a list, authenticate with a Bearer API key whose value in
-settings names the source system, and answer with the accepted event ids.
+settings names the source system and its trust (only a ``server`` key may identify a
+customer), and answer with the accepted event ids.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from backbone.errors import ValidationError
 from backbone.models import InteractionEvent
+from backbone.settings import KeySource
 from connectors.base import Pipeline
 from connectors.http import (
     PIPELINE,
     accepted,
     bearer,
     error_response,
+    find_key,
     parse_json,
     read_body,
     require_object,
 )
 
 MAX_EVENTS = 500
-Mapper = Callable[[Pipeline, str, dict[str, Any]], InteractionEvent]
+
+
+class Mapper(Protocol):
+    def __call__(self, pipeline: Pipeline, source: str, body: dict[str, Any], *,
+                 trusted: bool) -> InteractionEvent: ...
 
 
 async def publish_batch(pipeline: Pipeline, items: list[Any],
@@ -59,21 +66,30 @@ async def publish_batch(pipeline: Pipeline, items: list[Any],
                   for i, e, _ in rejected])
 
 
-def feed_handler(api_keys: Callable[[Pipeline], dict[str, str]], mapper: Mapper) -> Any:
+def feed_handler(api_keys: Callable[[Pipeline], Mapping[str, KeySource]],
+                 mapper: Mapper) -> Any:
     async def handler(request: web.Request) -> web.Response:
         pipeline = request.app[PIPELINE]
-        source = api_keys(pipeline).get(bearer(request) or "")
-        if source is None:
+        key = find_key(api_keys(pipeline), bearer(request))
+        if key is None:  # before the body is read: nothing of it is kept
             raise ValidationError("missing or unknown API key", code="unauthorized")
+        trusted = key.trust == "server"
         body = parse_json(await read_body(request))
         items = body if isinstance(body, list) else [body]
         if not items or len(items) > MAX_EVENTS:
             raise ValidationError(f"send 1..{MAX_EVENTS} events", code="invalid_field")
         pipeline.received(len(items))
         return await publish_batch(
-            pipeline, items, lambda item: mapper(pipeline, source, require_object(item, "event")))
+            pipeline, items, lambda item: mapper(pipeline, key.source,
+                                                 require_object(item, "event"), trusted=trusted))
 
     return handler
+
+
+def untrusted(field: str, kind: str) -> ValidationError:
+    """The refusal of an identity-proving event sent with a ``client`` trust key."""
+    return ValidationError(f"{kind} needs an API key with server trust", code="forbidden",
+                           field=field)
 
 
 def choice(obj: dict[str, Any], key: str, allowed: dict[str, str] | frozenset[str]) -> str:

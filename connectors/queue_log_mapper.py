@@ -130,7 +130,8 @@ class QueueLogMapper:
         else:  # ATTENDEDTRANSFER: the data between the method and the three numbers
             target = "|".join(line.data[1:-3]) or line.data[0]
         transferred = self._event(line, at, v.CALL_TRANSFERRED, agent=True, suffix="#transferred",
-                                  payload={"agent": agent, "transfer_to": transfer_target(target)})
+                                  payload={"agent": agent,
+                                           "transfer_to": transfer_target(target, self.p.hasher)})
         return [transferred, self._completed(line, at, "transfer", suffix="#completed")]
 
     def _completed(self, line: Line, at: int, reason: str, suffix: str = "") -> Prepared:

@@ -2,28 +2,39 @@
 
 Pure mapping, no I/O: the HTTP side lives in :mod:`connectors.app_web`.
 
-Conventions the bank's app and web code follow (documented in the README):
-- ``identify`` with both ``userId`` and ``anonymousId`` is the login moment →
-  ``digital.login`` (verified APP_USER/WEB_LOGIN + DEVICE/COOKIE, plus
-  ``traits.customer_number`` / ``traits.phone`` when the back end knows them); so is a
-  ``track`` named "Signed In" / "Logged In".
+Conventions the bank's app and web code follow (documented in connectors/README.md):
+- ``identify`` with both ``userId`` and ``anonymousId`` is the login moment; so is a
+  ``track`` named "Signed In" / "Logged In". It is a ``digital.login`` (verified
+  APP_USER/WEB_LOGIN + DEVICE/COOKIE + customer number) only with proof: a write key
+  with server trust (``traits.customer_number`` / ``traits.phone`` are then the back
+  end's word), or a valid signed assertion in ``traits.ccb_assertion``
+  (:mod:`connectors.assertion`; the asserted customer number, and nothing the client
+  stated, is linked). Without proof it stays ``digital.identify`` / ``digital.track``,
+  its customer number and phone unverified claims that never link anyone.
 - Web chat lifecycle is ``track`` with ``properties.chat_id``: "Chat Requested",
   "Chat Queued", "Chat Agent Joined", "Chat Message", "Chat Transferred", "Chat Closed",
   "Chat Abandoned".
 - "Survey Answered" (kind CSAT|NPS, score, scale_max) and "Complaint Opened|Extended|
   Closed" (complaint_id, category, due_at) are tracks too.
+- Only the properties in :data:`PROPERTIES` are kept (the others are dropped and
+  counted), and every kept string has its phone, card and ID numbers hashed.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
+
+from prometheus_client import Counter
 
 from backbone import vocabulary as v
 from backbone.errors import ValidationError
 from backbone.models import ActorKind, Channel, IdentifierType
-from connectors import clock
+from backbone.settings import Trust
+from connectors import assertion, clock
 from connectors import records as rec
+from connectors.assertion import AssertionVerifier
 from connectors.base import Pipeline
 from connectors.http import require_object, require_str, survey_answer
 from connectors.records import Prepared, Record
@@ -41,13 +52,31 @@ COMPLAINT_EVENTS = {
     "complaint opened": v.COMPLAINT_OPENED, "complaint extended": v.COMPLAINT_EXTENDED,
     "complaint closed": v.COMPLAINT_CLOSED,
 }
-# Property keys that may hold personal data or free text: never copied into events.
-SENSITIVE_KEYS = frozenset({
-    "phone", "mobile", "email", "card", "card_number", "cardnumber", "id_number", "idnumber",
-    "id_card", "password", "pin", "cvv", "cvn", "name", "full_name", "address", "text",
-    "message", "body", "content", "account", "account_number",
+# The properties kept, by message type: an allow-list, since a deny-list always misses a
+# spelling ("phone_number", "cardNo", "payee_mobile"...). Anything else is dropped and
+# counted in ccb_connector_dropped_properties_total.
+_COMMON = frozenset({
+    "session_id", "correlation_id", "reason", "outcome", "status", "error_code", "errorCode",
+    "screen", "step", "product", "channel",
 })
-MAX_PROPERTIES = 50
+_TRACK = _COMMON | {
+    "amount", "amount_band",                                # "Transfer Started", ...
+    "chat_id", "agent", "wait_s", "message_id", "text",     # "Chat *"
+    "kind", "score", "scale_max", "about_interaction_id",   # "Survey Answered"
+    "complaint_id", "category", "due_at",                   # "Complaint *"
+}
+_PAGE = _COMMON | {"name", "title", "path", "category"}  # never url/search/referrer
+_OTHER = frozenset({"session_id", "correlation_id", "reason"})  # the fields every event has
+PROPERTIES: dict[str, frozenset[str]] = {
+    "track": _TRACK, "page": _PAGE, "screen": _PAGE,
+    "identify": _OTHER, "alias": _OTHER, "group": _OTHER,
+}
+# Read by "Chat Message" alone (kept only with keep_message_text), never a property.
+TEXT = frozenset({"text"})
+DROPPED = Counter(
+    "ccb_connector_dropped_properties_total",
+    "Segment properties refused by the allow-list (or not a scalar), dropped.", ["connector"],
+)
 CUSTOMER = rec.actor(ActorKind.CUSTOMER.value)
 EVENT_TYPES = {"identify": v.DIGITAL_IDENTIFY, "page": v.DIGITAL_PAGE,
                "screen": v.DIGITAL_SCREEN, "alias": v.DIGITAL_ALIAS,
@@ -64,25 +93,23 @@ def _prop_str(value: object) -> str | None:
     return None
 
 
-def _safe_properties(props: dict[str, Any]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in props.items():
-        if len(out) >= MAX_PROPERTIES:
-            break
-        if not isinstance(key, str) or key.lower() in SENSITIVE_KEYS or len(key) > 64:
-            continue
-        text = _prop_str(value)
-        if text is not None:
-            out[key] = text
-    return out
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """Why a login is verified: the asserted customer number, or None when the write key
+    itself has server trust (its traits are then the back end's word)."""
+
+    asserted: str | None = None
 
 
 class SegmentMapper:
     """Maps one Segment message, for one source (app or web), to an encoded canonical event
-    (:class:`~connectors.records.Prepared`; attribute access gives the pydantic view)."""
+    (:class:`~connectors.records.Prepared`; attribute access gives the pydantic view).
+    Built once per collector: it holds the assertion keys."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, assertions: AssertionVerifier | None = None):
         self.p = pipeline
+        self.assertions = assertions or AssertionVerifier.from_settings(pipeline.settings)
+        self._dropped = DROPPED.labels(pipeline.name)
 
     def occurred_at(self, msg: dict[str, Any], sent_at: object, received_ms: int) -> int:
         """Segment's clock-skew rule: timestamp = receivedAt - (sentAt - originalTimestamp)."""
@@ -98,8 +125,17 @@ class SegmentMapper:
                                   max_skew_s=self.p.settings.connector_max_clock_skew_s,
                                   now=received_ms)
 
+    def proof(self, traits: dict[str, Any], trust: Trust) -> Proof | None:
+        """What verifies a login, or None (then it is a claim). An assertion, when sent,
+        decides for any key: an invalid one never verifies, not even from a server key."""
+        if assertion.FIELD in traits:
+            verdict = self.assertions.verify(traits[assertion.FIELD])
+            return Proof(verdict.customer_number) if verdict.valid else None
+        return Proof() if trust == "server" else None
+
     def map(self, raw: object, channel: Channel, *, sent_at: object, received_ms: int,
-            msg_type: str | None = None) -> Prepared:
+            msg_type: str | None = None, trust: Trust = "client") -> Prepared:
+        """``trust``: the write key's (client unless the collector says otherwise)."""
         msg = require_object(raw, "message")
         kind = msg_type or require_str(msg, "type")
         if kind not in TYPES:
@@ -126,9 +162,11 @@ class SegmentMapper:
         elif kind in ("page", "screen"):
             name = require_str(msg, "name", required=False) or kind
         lowered = name.lower()
-        login = (kind == "identify" and user_id is not None and anon_id is not None) or (
+        claimed = (kind == "identify" and user_id is not None and anon_id is not None) or (
             kind == "track" and lowered in LOGIN_EVENTS and user_id is not None)
-        # Built verified only at login, so the trust rule never has to copy them back.
+        proof = self.proof(traits, trust) if claimed else None
+        login = proof is not None
+        # Built verified only at a proven login, so the trust rule never copies them back.
         opaque = self.p.opaque_record
         idents: list[Record | None] = [
             opaque(user_type, user_id, verified=login),
@@ -138,71 +176,110 @@ class SegmentMapper:
             idents.append(opaque(IdentifierType.DEVICE, device.get("id"), verified=login))
         if login:
             event_type = v.DIGITAL_LOGIN
-            number = traits.get("customer_number") or traits.get("customerNumber")
-            idents.append(opaque(IdentifierType.CUSTOMER_NUMBER, number, verified=True))
-            if isinstance(traits.get("phone"), str):
-                idents.append(self.p.phone_record(traits["phone"], verified=True))
+        if claimed:
+            idents += self._customer(traits, proof)
         if kind == "alias":
             previous = require_str(msg, "previousId")
             idents.append(opaque(user_type, previous))
 
-        session = (require_str(props, "session_id", "properties.", required=False)
-                   or require_str(context, "session_id", "context.", required=False))
+        allowed = PROPERTIES[kind]
+        dropped = sum(1 for key in props if key not in allowed)
+        scrub = self.p.scrub
+        session = scrub(require_str(props, "session_id", "properties.", required=False)
+                        or require_str(context, "session_id", "context.", required=False))
         who = user_id or anon_id
         interaction = f"{channel.value.lower()}:session:{session}" if session else \
             f"{channel.value.lower()}:{who}"
         fields: dict[str, Any] = {
             "channel": channel.value, "interaction_id": interaction,
             "actor": CUSTOMER,
-            "reason": require_str(props, "reason", "properties.", required=False, max_len=64),
-            "correlation_id": require_str(props, "correlation_id", "properties.",
-                                          required=False),
+            "reason": scrub(require_str(props, "reason", "properties.", required=False,
+                                        max_len=64)),
+            "correlation_id": scrub(require_str(props, "correlation_id", "properties.",
+                                                required=False)),
             "security_level": "C2",
         }
         if kind == "track" and lowered in CHAT_EVENTS:
             event_type = CHAT_EVENTS[lowered]
-            chat_id = require_str(props, "chat_id", "properties.")
-            agent = require_str(props, "agent", "properties.", required=False)
+            chat_id = scrub(require_str(props, "chat_id", "properties."))
+            agent = scrub(require_str(props, "agent", "properties.", required=False))
             fields["interaction_id"] = f"webchat:{chat_id}"
             if event_type == v.CHAT_AGENT_JOINED and agent:
                 fields["actor"] = rec.actor(ActorKind.AGENT.value, agent)
             text = props.get("text") if isinstance(props.get("text"), str) else None
             wait = props.get("wait_s")
-            fields["payload"] = rec.chat_payload(
+            fields["payload"] = rec.chat_payload(  # the text: dropped or scrubbed by record()
                 session_id=str(chat_id), agent=agent, msg_type="text" if text else None,
-                msg_id=require_str(props, "message_id", "properties.", required=False),
+                msg_id=scrub(require_str(props, "message_id", "properties.", required=False)),
                 text=text, wait_s=float(wait) if _number(wait) else None)  # type: ignore[arg-type]
         elif kind == "track" and lowered == "survey answered":
             event_type = v.SURVEY_ANSWERED
-            fields["payload"] = _survey(props)
+            fields["payload"] = self._survey(props)
         elif kind == "track" and lowered in COMPLAINT_EVENTS:
             event_type = COMPLAINT_EVENTS[lowered]
             due = props.get("due_at")
             fields["payload"] = rec.complaint_payload(
-                complaint_id=require_str(props, "complaint_id", "properties.") or "",
+                complaint_id=scrub(require_str(props, "complaint_id", "properties.")) or "",
                 status=lowered.split()[-1],
-                category=require_str(props, "category", "properties.", required=False),
+                category=scrub(require_str(props, "category", "properties.", required=False)),
                 due_at=clock.parse_ms(due, "properties.due_at") if due is not None else None)
         else:
+            kept, refused = self._properties(props, allowed)
+            dropped += refused
             fields["payload"] = rec.digital_payload(
-                name=name[:200], session_id=session,
-                screen=name[:200] if kind in ("page", "screen") else None,
-                outcome=_prop_str(props.get("outcome") or props.get("status")),
-                error_code=_prop_str(props.get("error_code") or props.get("errorCode")),
-                properties=_safe_properties(props))
+                name=scrub(name[:200]) or "", session_id=session,
+                screen=scrub(name[:200]) if kind in ("page", "screen") else None,
+                outcome=scrub(_prop_str(props.get("outcome") or props.get("status"))),
+                error_code=scrub(_prop_str(props.get("error_code") or props.get("errorCode"))),
+                properties=kept)
+        if dropped:
+            self._dropped.inc(dropped)
         return self.p.record(event_type=event_type,
                             source_system=f"segment-{channel.value.lower()}",
                             source_event_id=message_id or "", occurred_at=occurred,
                             identifiers=idents, **fields)
 
+    def _customer(self, traits: dict[str, Any], proof: Proof | None) -> list[Record | None]:
+        """The customer number and phone of a claimed login.
+
+        Proven by an assertion: the asserted number only. In a login event every
+        identifier is linked to the customer, so a number or phone the client merely
+        stated would hand its owner's calls to whoever sent it. Proven by a server key:
+        the traits, verified. Not proven: the traits as unverified claims (routing anchors
+        and links only verified customer numbers, and only from trusted event types).
+        """
+        if proof is not None and proof.asserted is not None:
+            return [self.p.opaque_record(IdentifierType.CUSTOMER_NUMBER, proof.asserted,
+                                         verified=True)]
+        verified = proof is not None
+        number = traits.get("customer_number") or traits.get("customerNumber")
+        out = [self.p.opaque_record(IdentifierType.CUSTOMER_NUMBER, number, verified=verified)]
+        if isinstance(traits.get("phone"), str):
+            out.append(self.p.phone_record(traits["phone"], verified=verified))
+        return out
+
+    def _properties(self, props: dict[str, Any],
+                    allowed: frozenset[str]) -> tuple[dict[str, str], int]:
+        """The allowed scalar properties as (scrubbed) strings, and how many were refused."""
+        kept: dict[str, str] = {}
+        refused = 0
+        for key, value in props.items():
+            if key not in allowed:
+                continue  # counted by the caller
+            text = _prop_str(value) if key not in TEXT else None
+            if text is None:
+                refused += 1
+            else:
+                kept[key] = self.p.scrub(text) or ""
+        return kept, refused
+
+    def _survey(self, props: dict[str, Any]) -> Record:
+        kind, score, scale = survey_answer(props, "properties.")
+        about = require_str(props, "about_interaction_id", "properties.", required=False)
+        return rec.survey_payload(kind=kind, score=score, scale_max=scale,
+                                  about_interaction_id=self.p.scrub(about))
+
 
 def _number(value: object) -> bool:
     return (isinstance(value, int | float) and not isinstance(value, bool)
             and math.isfinite(value) and 0 <= value < 10_000_000)
-
-
-def _survey(props: dict[str, Any]) -> Record:
-    kind, score, scale = survey_answer(props, "properties.")
-    return rec.survey_payload(kind=kind, score=score, scale_max=scale,
-                              about_interaction_id=require_str(
-                                  props, "about_interaction_id", "properties.", required=False))

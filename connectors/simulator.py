@@ -119,7 +119,11 @@ class Simulator:
                              json.dumps(body).encode(), {"Authorization": f"Bearer {key}"})
         elif kind == "segment":
             source, batch = body
-            key = next(k for k, v in self.settings.segment_write_keys.items() if v == source)
+            # The bank's back end forwards app logins with its server-side key (a client key
+            # only makes claims); sources without one send with their client key.
+            keys = self.settings.segment_write_keys
+            key = min((k for k, v in keys.items() if v.source == source),
+                      key=lambda k: keys[k].trust != "server")
             auth = base64.b64encode(f"{key}:".encode()).decode()
             payload = {"batch": batch, "sentAt": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime())}

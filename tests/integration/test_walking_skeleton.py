@@ -77,7 +77,7 @@ def test_an_app_login_reaches_the_agent_desktop_and_an_erasure_removes_it(
         assert connectors.poll() is None, "connector process exited"
         try:
             resp = httpx.post(f"http://127.0.0.1:{collector}/v1/batch", json=batch,
-                              auth=("app-dev-write-key", ""), timeout=10)
+                              auth=("app-server-dev-write-key", ""), timeout=10)
             break
         except httpx.TransportError:
             assert time.monotonic() < deadline, "collector never started listening"

@@ -9,6 +9,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ def view(event: Any) -> dict[str, Any]:
             "queue": (r["organisation"] or {}).get("queue"), "wait_s": p.get("wait_s"),
             "talk_s": talk, "ring_s": p.get("ring_s"), "transfer_to": p.get("transfer_to"),
             "reason": r["attributes"].get("reason")}
+
+
+@dataclass(frozen=True)
+class Dialled:
+    number: str
 
 
 @pytest.fixture
@@ -109,11 +115,14 @@ def test_abandon_and_timeout(mapper):
         "Local/8003@queues-00000002;1", 12, 95, 1),
      "PJSIP/1002-0000000a|Local/8003@queues-00000002;1"),
     (ql(107, "1.1", "q1", "Alice", "BLINDTRANSFER", "013912345678", "outbound", 12, 95, 1),
-     "external"),
+     Dialled("013912345678")),
     (ql(107, "1.1", "q1", "Alice", "ATTENDEDTRANSFER", "APP",
-        "Local/+86 139 1234 5678@outbound-00000003;1", 12, 95, 1), "external"),
+        "Local/+86 139 1234 5678@outbound-00000003;1", 12, 95, 1), Dialled("13912345678")),
 ])
 def test_transfer_is_completed_plus_transferred(mapper, line, target):
+    if isinstance(target, Dialled):  # a number dialled out: its PHONE token, never the digits
+        target = mapper.p.phone(target.number).value
+        assert target.startswith("h:k1:")
     transferred, completed = mapper.map(line)
     assert view(transferred) == {
         "type": "call.transferred", "iid": "call:1.1", "queue": "q1", "wait_s": None,
@@ -213,7 +222,7 @@ def test_ami_and_queue_log_give_the_same_call_with_a_transfer_to_a_second_queue(
     assert all(len(e.identifiers) == 1 for e in from_file_events)
 
 
-def test_ami_transfer_targets_never_carry_a_phone_number(pipeline):
+def test_ami_transfer_targets_are_keyed_hashes_of_the_number(pipeline):
     ami = CallMapper(pipeline)
     [attended] = ami.map({"Event": "AttendedTransfer", "Result": "Success",
                           "OrigTransfererUniqueid": "1.2", "OrigTransfererLinkedid": "1.1",
@@ -221,10 +230,35 @@ def test_ami_transfer_targets_never_carry_a_phone_number(pipeline):
     [blind] = ami.map({"Event": "BlindTransfer", "Result": "Success",
                        "TransfererUniqueid": "1.2", "TransfereeLinkedid": "1.1",
                        "Extension": "0085212345678", "Context": "outbound"})
-    assert attended.payload.transfer_to == blind.payload.transfer_to == "external"
+    # The same number always gives the same token: the PHONE identifier's own HMAC.
+    assert attended.payload.transfer_to == pipeline.phone("138-1234-5678").value
+    assert blind.payload.transfer_to == pipeline.phone("0085212345678").value
+    assert attended.payload.transfer_to != blind.payload.transfer_to
+    for event in (attended, blind):
+        raw = json.dumps(event.to_avro())
+        assert "13812345678" not in raw and "12345678" not in raw
     assert attended.organisation is None  # never answered in a queue: no queue to name
-    assert transfer_target("PJSIP/1002-00000012") == "PJSIP/1002-00000012"
-    assert transfer_target("021-12345678@out") == "external"
+    hasher = pipeline.hasher
+    assert transfer_target("PJSIP/1002-00000012", hasher) == "PJSIP/1002-00000012"
+    assert transfer_target("8002@queues", hasher) == "8002@queues"
+    assert transfer_target("021-12345678@out", hasher) == \
+        transfer_target("02112345678@other", hasher) == pipeline.phone("02112345678").value
+
+
+def test_dialled_numbers_in_newchannel_and_cdr_are_hashed(pipeline):
+    ami = CallMapper(pipeline)
+    out = {"Uniqueid": "9.1", "Linkedid": "9.1", "CallerIDNum": "8001"}
+    [started] = ami.map({"Event": "Newchannel", **out, "Exten": "013912345678"})
+    [inbound] = ami.map({"Event": "Newchannel", "Uniqueid": "9.2", "Linkedid": "9.2",
+                         "CallerIDNum": "13912345679", "Exten": "95588"})
+    [cdr] = ami.map({"Event": "Cdr", "UniqueID": "9.1", "Disposition": "ANSWERED",
+                     "DestinationChannel": "Local/013912345678@outbound-0000000a;1"})
+    token = pipeline.phone("013912345678").value
+    assert started.attributes["exten"] == token
+    assert inbound.attributes["exten"] == "95588"  # the bank's own service number stays
+    assert cdr.source_event_id.startswith(f"9.1:Cdr:Local/{token}@outbound-0000000a;1:")
+    for event in (started, cdr):
+        assert "13912345678" not in json.dumps(event.to_avro())
 
 
 # -- following the file ------------------------------------------------------------------

@@ -3,34 +3,105 @@
 from __future__ import annotations
 
 import json
+import time
 
+import jwt
 import pytest
+from pydantic import SecretStr
 
 from backbone.errors import ValidationError
 from backbone.models import Channel
+from connectors.assertion import ASSERTIONS
 from connectors.base import Pipeline
 from connectors.clock import parse_ms
-from connectors.segment import SegmentMapper
+from connectors.segment import DROPPED, SegmentMapper
 
 NOW = parse_ms("2026-11-27T12:00:00Z", "now")
+SECRET = "unit-test-login-assertion-secret-0123456789"
+LOGIN = {"type": "identify", "messageId": "m1", "userId": "u1", "anonymousId": "d1",
+         "timestamp": "2026-11-27T11:59:00Z",
+         "traits": {"customer_number": "C-VICTIM", "phone": "+86 138-1234-5678"}}
 
 
 @pytest.fixture
 def mapper(unit_settings) -> SegmentMapper:
-    return SegmentMapper(Pipeline(unit_settings, "test"))
+    settings = unit_settings.model_copy(update={"login_assertion_secret": SecretStr(SECRET)})
+    return SegmentMapper(Pipeline(settings, "test"))
 
 
-def test_identify_with_anonymous_id_is_the_verified_login(mapper):
-    event = mapper.map({"type": "identify", "messageId": "m1", "userId": "u1",
-                        "anonymousId": "d1", "timestamp": "2026-11-27T11:59:00Z",
-                        "traits": {"customer_number": "C1", "phone": "+86 138-1234-5678"}},
-                       Channel.APP, sent_at=None, received_ms=NOW)
+def assertion(number: str = "C-OWN", **overrides: object) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": number, "aud": "ccb-collector", "iss": "bank-login",
+                       "exp": now + 300} | overrides, SECRET, algorithm="HS256")
+
+
+def with_assertion(token: str, msg: dict | None = None) -> dict:
+    msg = msg or LOGIN
+    return msg | {"traits": msg.get("traits", {}) | {"ccb_assertion": token}}
+
+
+def by_type(event) -> dict:
+    return {i.type: i for i in event.identifiers}
+
+
+def test_a_server_key_login_is_the_verified_login(mapper):
+    event = mapper.map(LOGIN, Channel.APP, sent_at=None, received_ms=NOW, trust="server")
     assert event.event_type == "digital.login"
-    kinds = {i.type: i for i in event.identifiers}
+    kinds = by_type(event)
     assert set(kinds) == {"APP_USER", "DEVICE", "CUSTOMER_NUMBER", "PHONE"}
     assert all(i.verified for i in event.identifiers)
+    assert kinds["CUSTOMER_NUMBER"].value == "C-VICTIM"
     assert kinds["PHONE"].masked == "138****5678"
     assert "13812345678" not in json.dumps(event.to_avro(), default=str)
+
+
+@pytest.mark.parametrize("msg", [
+    LOGIN,
+    {"type": "track", "messageId": "m2", "userId": "u1", "event": "Signed In",
+     "context": {"traits": {"customer_number": "C-VICTIM", "phone": "13812345678"}}},
+])
+def test_a_client_key_login_is_only_a_claim(mapper, msg):
+    """The app's write key is public: anyone can send this about anyone."""
+    event = mapper.map(msg, Channel.APP, sent_at=None, received_ms=NOW)  # client by default
+    assert event.event_type in ("digital.identify", "digital.track")
+    kinds = by_type(event)
+    assert kinds["CUSTOMER_NUMBER"].value == "C-VICTIM"  # shown as a claim...
+    assert not any(i.verified for i in event.identifiers)  # ...that links nobody
+    assert kinds["PHONE"].value.startswith("h:k1:")
+    assert "13812345678" not in json.dumps(event.to_avro(), default=str)
+
+
+def test_a_valid_assertion_verifies_a_client_login_for_the_asserted_number_only(mapper):
+    before = ASSERTIONS.labels("valid")._value.get()
+    event = mapper.map(with_assertion(assertion("C-OWN")), Channel.APP, sent_at=None,
+                       received_ms=NOW)
+    assert event.event_type == "digital.login"
+    kinds = by_type(event)
+    # The traits' number (someone else's) and phone are not what the back end signed.
+    assert set(kinds) == {"APP_USER", "DEVICE", "CUSTOMER_NUMBER"}
+    assert kinds["CUSTOMER_NUMBER"].value == "C-OWN"
+    assert all(i.verified for i in event.identifiers)
+    assert ASSERTIONS.labels("valid")._value.get() == before + 1
+    assert "ccb_assertion" not in json.dumps(event.to_avro(), default=str)
+    assert "eyJ" not in json.dumps(event.to_avro(), default=str)  # the token itself
+
+
+@pytest.mark.parametrize(("token", "result"), [
+    (lambda: assertion(exp=int(time.time()) - 3600), "expired"),
+    (lambda: assertion(aud="other-app"), "wrong_audience"),
+    (lambda: jwt.encode({"sub": "C-VICTIM", "aud": "ccb-collector", "iss": "bank-login",
+                         "exp": int(time.time()) + 60}, "x" * 40, algorithm="HS256"),
+     "bad_signature"),
+    (lambda: "garbage", "malformed"),
+])
+@pytest.mark.parametrize("trust", ["client", "server"])
+def test_a_bad_assertion_is_accepted_unverified_and_counted(mapper, token, result, trust):
+    before = ASSERTIONS.labels(result)._value.get()
+    event = mapper.map(with_assertion(token()), Channel.APP, sent_at=None, received_ms=NOW,
+                       trust=trust)
+    assert event.event_type == "digital.identify"
+    assert not any(i.verified for i in event.identifiers)
+    assert ASSERTIONS.labels(result)._value.get() == before + 1
 
 
 def test_web_login_uses_web_login_and_cookie(mapper):
@@ -66,12 +137,62 @@ def test_chat_events_and_text_dropped(mapper):
     assert event.payload.text is None
 
 
-def test_sensitive_properties_are_not_copied(mapper):
+def test_only_allowed_properties_are_kept_and_the_others_counted(mapper):
+    before = DROPPED.labels("test")._value.get()
     event = mapper.map({"type": "track", "messageId": "m5", "userId": "u", "event": "Paid",
-                        "properties": {"card_number": "6228480012345678", "amount": 5,
-                                       "nested": {"x": 1}, "ok": True}},
+                        "properties": {"card_number": "6228480402564899", "amount": 5,
+                                       "phone_number": "13812345678",
+                                       "cardNo": "6228480402564899",
+                                       "idCard": "11010519491231002X",
+                                       "payee_mobile": "13912345678",
+                                       "nested": {"x": 1}, "ok": True, "step": "confirm",
+                                       "product": {"id": 1}, "text": "free text"}},
                        Channel.APP, sent_at=None, received_ms=NOW)
-    assert event.payload.properties == {"amount": "5", "ok": "true"}
+    assert event.payload.properties == {"amount": "5", "step": "confirm"}
+    # 7 keys off the allow-list, a nested value, and chat text outside a chat.
+    assert DROPPED.labels("test")._value.get() == before + 9
+    raw = json.dumps(event.to_avro(), default=str)
+    for digits in ("13812345678", "6228480402564899", "11010519491231002X", "13912345678"):
+        assert digits not in raw
+
+
+def test_numbers_in_kept_text_are_hashed(mapper):
+    event = mapper.map({"type": "track", "messageId": "m5b", "userId": "u",
+                        "event": "Paid 6228 4804 0256 4899",
+                        "properties": {"step": "card 6228480402564899", "status": "call 13812345678",
+                                       "reason": "id 11010519491231002X",
+                                       "error_code": "E-1764244800123",
+                                       "session_id": "s-13912345678"}},
+                       Channel.APP, sent_at=None, received_ms=NOW)
+    raw = json.dumps(event.to_avro(), default=str)
+    for digits in ("6228480402564899", "6228 4804 0256 4899", "13812345678",
+                   "11010519491231002X", "13912345678"):
+        assert digits not in raw
+    card = event.payload.properties["step"]
+    assert card.startswith("card h:k1:")
+    assert card == f"card {mapper.p.card('6228480402564899').value}"  # same token as a CARD id
+    assert event.payload.error_code == "E-1764244800123"  # a timestamp is not a phone
+    assert event.interaction_id == f"app:session:s-{mapper.p.phone('13912345678').value}"
+
+
+def test_pages_keep_no_urls(mapper):
+    event = mapper.map({"type": "page", "messageId": "p1", "anonymousId": "ck", "name": "Home",
+                        "properties": {"url": "https://bank/x?mobile=13812345678",
+                                       "search": "?mobile=13812345678", "path": "/home",
+                                       "title": "Home"}},
+                       Channel.WEB, sent_at=None, received_ms=NOW)
+    assert event.payload.properties == {"path": "/home", "title": "Home"}
+
+
+def test_kept_chat_text_has_its_numbers_hashed(unit_settings):
+    mapper = SegmentMapper(Pipeline(unit_settings.model_copy(
+        update={"keep_message_text": True}), "test"))
+    event = mapper.map({"type": "track", "messageId": "m10", "anonymousId": "ck",
+                        "event": "Chat Message",
+                        "properties": {"chat_id": "c9", "text": "my card is 6228 4804 0256 4899"}},
+                       Channel.WEB, sent_at=None, received_ms=NOW)
+    assert event.payload.text.startswith("my card is h:k1:")
+    assert "4899" not in event.payload.text
 
 
 def test_survey_and_complaint_tracks(mapper):
