@@ -78,7 +78,12 @@ def primary(idents: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The identifier an event is routed by: verified before unverified, then precedence."""
     ranked = sorted(
         (i for i in idents if usable(i)),
-        key=lambda i: (not i.get("verified", False), PRECEDENCE.index(str(i["type"]))),
+        # An unverified customer number is a claim (anyone can type one into an app): it
+        # routes only when nothing else on the event can, so a claim never lands an
+        # attacker's event in the claimed customer's timeline beside their own identifiers.
+        key=lambda i: (not i.get("verified", False),
+                       i["type"] == "CUSTOMER_NUMBER" and not i.get("verified", False),
+                       PRECEDENCE.index(str(i["type"]))),
     )
     return ranked[0] if ranked else None
 

@@ -87,3 +87,11 @@ def test_customer_ids_are_keyed_surrogates_that_never_show_the_number() -> None:
         assert ident.known_customer_id("C00001234") != a  # not derivable without the key
     finally:
         ident.use_customer_id_key(ident.DEV_CUSTOMER_ID_KEY)
+
+
+def test_a_claimed_customer_number_routes_only_when_nothing_else_can() -> None:
+    claim = idf("CUSTOMER_NUMBER", "C-victim")  # sent by a client: unverified
+    device = idf("DEVICE", "attacker-tablet")
+    assert ident.primary([claim, device]) == device
+    assert ident.primary([claim]) == claim  # e.g. a desk's complaint naming the customer
+    assert ident.primary([idf("CUSTOMER_NUMBER", "C1", verified=True), device])["value"] == "C1"
