@@ -130,6 +130,11 @@ class Pipeline:
     def id_number(self, raw: str, *, verified: bool = False) -> Identifier | None:
         return _model(self.id_number_record(raw, verified=verified))
 
+    def person_interaction(self, prefix: str, raw: str) -> str:
+        """An interaction id that names a person (``wechat:<OpenID>``, ``app:<userId>``)
+        carries a keyed hash of the identifier, so interaction ids never bypass masking."""
+        return f"{prefix}:{self.hasher.hash(prefix.upper(), raw)}"
+
     @staticmethod
     def opaque(kind: IdentifierType, raw: object, *, verified: bool = False) -> Identifier | None:
         return _model(Pipeline.opaque_record(kind, raw, verified=verified))

@@ -189,7 +189,7 @@ class SegmentMapper:
                         or require_str(context, "session_id", "context.", required=False))
         who = user_id or anon_id
         interaction = f"{channel.value.lower()}:session:{session}" if session else \
-            f"{channel.value.lower()}:{who}"
+            self.p.person_interaction(channel.value.lower(), str(who))
         fields: dict[str, Any] = {
             "channel": channel.value, "interaction_id": interaction,
             "actor": CUSTOMER,

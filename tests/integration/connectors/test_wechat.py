@@ -166,7 +166,10 @@ async def test_pushes_are_mapped_and_retries_stored_once(callback, account, mode
     message = next(e for e in stored if e["event_type"] == "wechat.message")
     assert message["event_id"] == event_id(f"wechat-oa:{wx.app_id}", "msg:610001")
     assert message["payload"]["text"] is None  # message text dropped by default
-    assert {e["_key"] for e in stored} == {f"wechat:{user}"}
+    # One key per user, and it never shows the OpenID (masking cannot be bypassed by ids).
+    (key,) = {e["_key"] for e in stored}
+    assert key.startswith("wechat:h:") and user not in key
+    assert {e["interaction_id"] for e in stored} == {key}
     switch = next(e for e in stored if e["event_type"] == "wechat.kf_switch_session")
     assert switch["actor"] == {"kind": "AGENT", "id": "kf2002@bank"}
     assert switch["attributes"]["from_agent"] == "kf2001@bank"
@@ -227,7 +230,7 @@ async def test_compatible_mode_uses_the_encrypted_part(callback):
     assert resp.status_code == 200 and resp.text == "success"
     [stored] = read_topic(settings, "interactions", expect=1)
     assert stored["event_type"] == "wechat.message"
-    assert stored["_key"] == f"wechat:{user}"
+    assert stored["_key"].startswith("wechat:h:") and user not in stored["_key"]
 
 
 async def test_a_forged_unsubscribe_deletes_nothing(callback):

@@ -231,3 +231,12 @@ def test_bad_messages_name_the_reason_and_field(mapper, msg, code, field):
     with pytest.raises(ValidationError) as info:
         mapper.map(msg, Channel.APP, sent_at=None, received_ms=NOW)
     assert (info.value.code, info.value.field) == (code, field)
+
+
+def test_interaction_ids_without_a_session_never_show_the_user_id(mapper):
+    events = [mapper.map({"type": "screen", "messageId": f"iv{n}", "userId": "u-7781",
+                          "anonymousId": "dev-42", "name": "Home"},
+                         Channel.APP, sent_at=None, received_ms=NOW) for n in range(2)]
+    iid = events[0].interaction_id
+    assert iid.startswith("app:h:") and "u-7781" not in iid and "dev-42" not in iid
+    assert events[1].interaction_id == iid  # the same person, the same visit key
