@@ -46,6 +46,10 @@ from connectors.records import Record
 log = logging.getLogger(__name__)
 
 
+# Payload fields that carry free text rather than ids or numbers.
+FREE_TEXT = ("category", "service", "summary", "name", "screen", "outcome", "cause")
+
+
 class Pipeline:
     """One connector's path to Kafka. Built without I/O; ``start()`` connects."""
 
@@ -156,6 +160,18 @@ class Pipeline:
         payload = fields.get("payload")
         if isinstance(payload, ChatPayload) and payload.text is not None:
             fields["payload"] = payload.model_copy(update={"text": self._kept_text(payload.text)})
+            payload = fields["payload"]
+        # Free text a desk or a branch system types (a complaint category, a service name,
+        # a reason) can hold a number: hashed like any kept text.
+        free = {k: self.scrub(getattr(payload, k)) for k in FREE_TEXT
+                if isinstance(getattr(payload, k, None), str)}
+        if free:
+            fields["payload"] = payload.model_copy(update=free)  # type: ignore[union-attr]
+        if isinstance(fields.get("reason"), str):
+            fields["reason"] = self.scrub(fields["reason"])
+        if fields.get("attributes"):
+            fields["attributes"] = {k: self.scrub(val) or "" for k, val in
+                                    fields["attributes"].items()}
         try:
             return InteractionEvent(
                 event_id=event_id(source_system, source_event_id), event_type=event_type,

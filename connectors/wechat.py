@@ -210,7 +210,7 @@ async def _bind(request: web.Request) -> web.Response:
         event_type=v.WECHAT_BIND, source_system=f"wechat-bind:{pipeline.settings.wechat_app_id}",
         source_event_id=require_str(body, "bind_id") or "",
         occurred_at=pipeline.when(body.get("bound_at"), "bound_at"),
-        channel=Channel.WECHAT, interaction_id=pipeline.person_interaction("wechat", openid),
+        channel=Channel.WECHAT, interaction_id=pipeline.person_interaction("wechat", openid or ""),
         actor=Actor(kind=ActorKind.SYSTEM),
         identifiers=[
             pipeline.opaque(IdentifierType.WECHAT_OPENID, openid, verified=True),

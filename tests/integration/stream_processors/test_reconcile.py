@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from backbone.settings import Settings
 from connectors.ami_server import AmiServer
@@ -30,6 +28,7 @@ from connectors.queue_log import QueueLogConnector
 from tests.integration.stream_processors import harness as h
 from tests.support import asterisk_scenario, branch_reference, branch_scenario
 from tests.support import queue_log_reference as ref
+from tests.support.servers import served
 
 TZ = ref.BUSINESS_TZ
 TOLERANCE = 1e-3
@@ -186,20 +185,6 @@ async def feed_ami(settings: Settings, frames: list[dict[str, str]]) -> int:
         await task
         await server.stop()
     return phone.acked
-
-
-@asynccontextmanager
-async def served(app: web.Application) -> AsyncIterator[httpx.AsyncClient]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        await runner.cleanup()
 
 
 async def post_all(http: httpx.AsyncClient, path: str, key: str,
