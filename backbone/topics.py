@@ -29,8 +29,7 @@ class Topic:
         conf = {
             "cleanup.policy": "compact" if self.compact else "delete",
             "retention.ms": str(-1 if self.compact else self.retention_ms),
-            "min.insync.replicas": "1",
-        }
+        }  # min.insync.replicas is min(2, replication), set where topics are created
         conf.update(self.extra)
         return conf
 

@@ -283,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
 def _delete_topics() -> None:
     """The run's topics go away again: leftover partitions cost the broker file handles."""
     from backbone.settings import Settings
-    from tests.integration.services.conftest import delete_topics
+    from deploy.stack.topics import delete_prefixed
 
-    delete_topics(Settings())
+    delete_prefixed(Settings())  # this run's own prefix (CCB_TOPIC_PREFIX set above)
 
 
 def _probe_size(events: int) -> int:
