@@ -137,7 +137,13 @@ def phone(c: Contact, etype: str, event: dict[str, Any], p: dict[str, Any] | Non
     elif etype == v.CALL_TRANSFERRED:
         e2 = current(c, scope, at) if scope else _answered(c, at)
         if e2 is not None:
+            # Transferred out is handled in this queue (queue_log writes BLINDTRANSFER
+            # instead of COMPLETEAGENT): the AgentComplete that Asterisk also raises brings
+            # the talk time; without it, the handle time runs from the answer to the transfer.
             e2["x"] = 1
+            if e2.get("a") is not None:
+                e2.setdefault("done", 1)
+                e2.setdefault("en", at)
     elif etype == v.CALL_TIMED_OUT or (etype == v.CALL_ABANDONED and p and p.get("timeout")):
         _leave(current(c, scope, at, wait), wait, timeout=True)
     elif etype == v.CALL_ABANDONED:

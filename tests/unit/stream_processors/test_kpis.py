@@ -223,3 +223,15 @@ def test_ring_time_falls_back_to_agent_called_until_agent_connect() -> None:
         call(T0 + MIN + 20 * S, "call.answered", "r2", wait_s=20.0, agent="B"),
     ])["PHONE|queue:q1|today"]
     assert q["three_rings_rate"] == 0.5  # 16 s rang (> 15 s), 15 s rang (within three rings)
+
+
+def test_a_transfer_without_agent_complete_is_still_handled_in_the_first_queue() -> None:
+    c = "call-t"
+    q1 = run([
+        call(T0, "call.queued", c),
+        call(T0 + 10 * S, "call.answered", c, wait_s=10.0, agent="A"),
+        call(T0 + 70 * S, "call.transferred", c, ids=[], transfer_to="700@q"),  # no Complete
+        call(T0 + 71 * S, "call.queued", c, queue="q2"),
+    ])["PHONE|queue:q1|today"]
+    assert (q1["handled"], q1["transferred"], q1["transfer_rate"]) == (1, 1, 1.0)
+    assert q1["aht_s"] == 60.0  # answer -> transfer
