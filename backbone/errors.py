@@ -50,6 +50,14 @@ class SchemaRegistryError(BackboneError):
 
     code = "schema_registry"
     retriable = True
+    retry_after_s: float = 2.0
+
+
+class SchemaNotReadyError(SchemaRegistryError):
+    """A schema this process needs has not been resolved yet (the registry has not answered
+    since start): refuse now, never ask the registry on the hot path; the source retries."""
+
+    code = "schemas_not_ready"
 
 
 class PublishError(BackboneError):

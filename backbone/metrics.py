@@ -65,6 +65,18 @@ GRPC_AUDIT_RECORDS = Counter(
     ["kind"],
 )
 
+GRPC_HANDOFF_BOOK = Gauge(
+    "ccb_grpc_handoff_book_size",
+    "Handoffs held in this instance's handoff book, by state (open, closed).", ["state"],
+)
+GRPC_WATCH_STREAMS = Gauge(
+    "ccb_grpc_watch_streams", "Open WatchCustomerContext streams on this instance.",
+)
+# Every other in-memory cache: entries held now, read at scrape time. ``cache`` names it.
+CACHE_ENTRIES = Gauge(
+    "ccb_cache_entries", "Entries held by a bounded in-memory cache, by cache.", ["cache"],
+)
+
 
 def serve_metrics(port: int, addr: str | None = None) -> int:
     """Expose /metrics on ``port`` (0 picks a free port); returns the bound port.

@@ -7,7 +7,11 @@ write. Every failure surfaces as :class:`backbone.errors.SerializationError` (or
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import random
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -16,11 +20,17 @@ from typing import Any
 from confluent_kafka.error import KafkaException
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.common._httpx_compat import httpx as _http
 from confluent_kafka.schema_registry.error import SchemaRegistryError as _RegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from backbone.errors import SchemaRegistryError, SerializationError
+from backbone.errors import SchemaNotReadyError, SchemaRegistryError, SerializationError
 from backbone.settings import Settings
+
+log = logging.getLogger(__name__)
+# What the registry client raises when it gets no answer (connection refused, timeout...):
+# the registry's fault, retriable, never a verdict on the record.
+_UNREACHABLE = (OSError, _http.HTTPError)
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
 INTERACTION_EVENT = "interaction_event"
@@ -45,9 +55,22 @@ def latest_schema_dict(name: str) -> dict[str, Any]:
     return parsed
 
 
-def registry_client(settings: Settings) -> SchemaRegistryClient:
-    """A registry client; ``mock://`` URLs give confluent-kafka's in-process mock."""
-    return SchemaRegistryClient.new_client(settings.registry_config())
+def registry_client(settings: Settings, **overrides: Any) -> SchemaRegistryClient:
+    """A registry client; ``mock://`` URLs give confluent-kafka's in-process mock.
+
+    ``overrides`` are client settings such as ``{"max.retries": 0}``: a caller that retries
+    on its own does not want the client to sleep between retries inside one call.
+    """
+    return SchemaRegistryClient.new_client(settings.registry_config() | overrides)
+
+
+def is_local(client: SchemaRegistryClient) -> bool:
+    """The in-process mock answers without I/O, so asking it inline never blocks."""
+    from confluent_kafka.schema_registry._sync.mock_schema_registry_client import (
+        MockSchemaRegistryClient,
+    )
+
+    return isinstance(client, MockSchemaRegistryClient)
 
 
 class AvroSerde:
@@ -72,6 +95,8 @@ class AvroSerde:
             data = self._serializer(record, SerializationContext(topic, MessageField.VALUE))
         except _RegistryError as exc:
             raise SchemaRegistryError(f"registry refused {self.name} for {topic}: {exc}") from exc
+        except _UNREACHABLE as exc:
+            raise SchemaRegistryError(f"registry unreachable: {exc}") from exc
         except (KafkaException, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise SerializationError(f"cannot encode {self.name} for {topic}: {exc}") from exc
         if data is None:  # pragma: no cover - only for None input
@@ -88,6 +113,8 @@ class AvroSerde:
                 raise SerializationError(f"unknown schema id in a message on {topic}: {exc}",
                                          code="unknown_schema") from exc
             raise SchemaRegistryError(f"registry lookup failed on {topic}: {exc}") from exc
+        except _UNREACHABLE as exc:  # retriable, never poison
+            raise SchemaRegistryError(f"registry unreachable: {exc}") from exc
         except Exception as exc:  # fastavro raises a zoo of types on bad bytes
             raise SerializationError(f"cannot decode {self.name} from {topic}: {exc}") from exc
         if not isinstance(record, dict):
@@ -308,20 +335,39 @@ class FastAvroEncoder:
     The schema id is registered (or looked up) once per topic through the registry client,
     under the same subject ``AvroSerializer`` uses (``<topic>-value``), then each record is
     5 header bytes + the compiled writer's output: the same bytes as
-    :meth:`AvroSerde.serialize`, at a fraction of the cost.
+    :meth:`AvroSerde.serialize`, at a fraction of the cost. Only :meth:`header` asks the
+    registry (blocking: :class:`SchemaIds` runs it in a thread at start);
+    :meth:`serialize` uses the cached id and never does I/O.
     """
 
     def __init__(self, client: SchemaRegistryClient, name: str, *, auto_register: bool = True):
         self.name = name
         self._client = client
+        self.local = is_local(client)
         self._auto_register = auto_register
         self._schema = latest_schema(name)
         self._write = compile_writer(self._schema)
         self._parsed: Any = None
         self._headers: dict[str, bytes] = {}
 
+    def cached_header(self, topic: str) -> bytes | None:
+        return self._headers.get(topic)
+
+    def loaded_header(self, topic: str) -> bytes:
+        """The cached header, never asking a remote registry (the in-process mock is asked
+        inline: it does no I/O). Raises :class:`SchemaNotReadyError` when not resolved yet."""
+        cached = self._headers.get(topic)
+        if cached is not None:
+            return cached
+        if self.local:
+            return self.header(topic)
+        raise SchemaNotReadyError(f"schema id of {self.name} for {topic} not loaded yet "
+                                  "(schema registry unreachable since start); retry later")
+
     def header(self, topic: str) -> bytes:
-        """Magic byte 0 + the 4-byte schema id for ``topic``'s value subject (cached)."""
+        """Magic byte 0 + the 4-byte schema id for ``topic``'s value subject (cached).
+
+        Asks the registry when not cached, which blocks: call it from a thread."""
         cached = self._headers.get(topic)
         if cached is not None:
             return cached
@@ -336,6 +382,8 @@ class FastAvroEncoder:
                 schema_id = self._client.lookup_schema(subject, schema).schema_id
         except _RegistryError as exc:
             raise SchemaRegistryError(f"registry refused {self.name} for {topic}: {exc}") from exc
+        except Exception as exc:  # connection errors, timeouts: the registry is unreachable
+            raise SchemaRegistryError(f"registry unreachable for {subject}: {exc}") from exc
         if schema_id is None:
             raise SchemaRegistryError(f"registry gave no schema id for {subject}")
         header = self._headers[topic] = b"\x00" + int(schema_id).to_bytes(4, "big")
@@ -369,4 +417,101 @@ class FastAvroEncoder:
         return out.getvalue()
 
     def serialize(self, topic: str, record: dict[str, Any]) -> bytes:
-        return self.header(topic) + self.encode(record)
+        """Header + body; raises :class:`SchemaNotReadyError` before the id is resolved."""
+        return self.loaded_header(topic) + self.encode(record)
+
+
+class SchemaIds:
+    """Resolves the schema ids of a process's encoders in the background, with backoff.
+
+    A registry that is down at start must not crash the process nor block its event loop:
+    :meth:`start` launches a task that asks the registry in a thread (each attempt bounded
+    by ``timeout_s``) until every ``(encoder, topic)`` has its id; :attr:`ready` says
+    whether that happened, which the process's readiness check reports. Ids never change
+    for a schema, so once resolved they are kept for the life of the process.
+    """
+
+    def __init__(self, wanted: Sequence[tuple[FastAvroEncoder, str]], *, name: str,
+                 timeout_s: float = 5.0, min_backoff_s: float = 0.2,
+                 max_backoff_s: float = 4.0) -> None:
+        self.name = name
+        self._wanted = list(wanted)
+        self.timeout_s, self.min_backoff_s, self.max_backoff_s = (timeout_s, min_backoff_s,
+                                                                  max_backoff_s)
+        self._task: asyncio.Task[None] | None = None
+        self._attempted: asyncio.Event | None = None
+        self.failures = 0
+
+    @property
+    def ready(self) -> bool:
+        if all(enc.cached_header(topic) is not None for enc, topic in self._wanted):
+            return True
+        if all(enc.local for enc, _ in self._wanted):  # in-process mock: no I/O, ask inline
+            self.resolve()
+            return True
+        return False
+
+    def resolve(self) -> None:
+        """Ask the registry for every missing id (blocking; run in a thread)."""
+        for enc, topic in self._wanted:
+            if enc.cached_header(topic) is None:
+                enc.header(topic)
+
+    def start(self) -> None:
+        """Launch the background resolution unless it runs or is done (idempotent)."""
+        if self.ready or (self._task is not None and not self._task.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): the next async caller starts it
+            return
+        self._attempted = asyncio.Event()
+        self._task = loop.create_task(self._run(self._attempted), name=f"schemas-{self.name}")
+
+    async def first_attempt(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) for the first attempt to end; True when ready."""
+        self.start()
+        if self._attempted is not None and not self.ready:
+            try:
+                await asyncio.wait_for(self._attempted.wait(), timeout_s)
+            except TimeoutError:
+                pass
+        return self.ready
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until ready; True when ready."""
+        self.start()
+        task = self._task
+        if task is not None and not self.ready:
+            await asyncio.wait({task}, timeout=timeout_s)
+        return self.ready
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self, attempted: asyncio.Event) -> None:
+        delay = self.min_backoff_s
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self.resolve), self.timeout_s)
+            except (SchemaRegistryError, TimeoutError) as exc:
+                self.failures += 1
+                if self.failures == 1 or self.failures % 20 == 0:
+                    log.warning("%s: schemas not loaded (attempt %d: %s); not ready, retrying "
+                                "every %.1fs at most", self.name, self.failures,
+                                str(exc) or "registry did not answer in time", self.max_backoff_s)
+            else:
+                if self.failures:
+                    log.info("%s: schemas loaded after %d failed attempts; ready", self.name,
+                             self.failures)
+                attempted.set()
+                return
+            attempted.set()
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter
+            delay = min(delay * 2, self.max_backoff_s)

@@ -171,6 +171,19 @@ class Settings(BaseSettings):
     # Every context read waits at most this long for Kafka to acknowledge its audit record;
     # a read whose record is not acknowledged fails with UNAVAILABLE (fail closed).
     grpc_audit_timeout_s: float = 2.0
+    # Bounded resources: calls the server runs at once (beyond it new calls get
+    # RESOURCE_EXHAUSTED from grpc itself), open WatchCustomerContext streams per principal
+    # (beyond it RESOURCE_EXHAUSTED + RetryInfo), and connection age (then GOAWAY, with a
+    # grace for calls in flight) so balancers can rebalance long-lived clients.
+    grpc_max_concurrent_rpcs: int = 1000
+    grpc_max_watches_per_principal: int = 100
+    grpc_max_connection_age_s: float = 1800.0
+    grpc_max_connection_age_grace_s: float = 30.0
+    # Closed handoffs (accepted / cancelled / expired) are kept this long after closing for
+    # "already accepted" answers, then evicted; the book never holds more than
+    # handoff_book_max handoffs (oldest closed ones go first).
+    handoff_retention_s: float = 3600.0
+    handoff_book_max: int = 100_000
 
     # Channel connectors (connectors/). Ports 0 pick a free port (tests).
     connector_host: str = "127.0.0.1"

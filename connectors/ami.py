@@ -2,8 +2,10 @@
 
 Own client rather than panoramisk because the connector needs backpressure: the next
 frame is read only after the handler returned, so when Kafka is slow the handler
-blocks, we stop reading, and TCP pushes back on Asterisk. Reconnects back off
-exponentially with jitter; a refused login backs off too instead of hammering.
+blocks, we stop reading, and TCP pushes back on Asterisk. While ``ready()`` is false
+(Kafka unreachable) no chunk is read at all, so events wait in Asterisk's buffer rather
+than in ours. Reconnects back off exponentially with jitter; a refused login backs off
+too instead of hammering.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 
 from backbone.errors import BackboneError
@@ -48,10 +51,14 @@ class AmiClient:
 
     def __init__(self, host: str, port: int, username: str, secret: str,
                  handler: FrameHandler, *, min_backoff_s: float = 0.2,
-                 max_backoff_s: float = 30.0):
+                 max_backoff_s: float = 30.0, ready: Callable[[], bool] | None = None,
+                 ready_poll_s: float = 0.2):
         self.host, self.port = host, port
         self._username, self._secret = username, secret
         self._handler = handler
+        self._ready = ready or (lambda: True)
+        self._ready_poll_s = ready_poll_s
+        self.paused_s = 0.0  # total time reading was paused for an unready sink
         self.min_backoff_s, self.max_backoff_s = min_backoff_s, max_backoff_s
         self.connected = asyncio.Event()
         self.sessions = 0
@@ -67,6 +74,9 @@ class AmiClient:
                     AmiError) as exc:
                 log.warning("AMI %s:%s: %s; reconnecting in %.1fs", self.host, self.port,
                             exc, backoff)
+            except BackboneError as exc:  # from the handler (e.g. the registry): never the end
+                log.warning("AMI %s:%s: handler failed (%s: %s); reconnecting in %.1fs",
+                            self.host, self.port, exc.code, exc, backoff)
             finally:
                 self.connected.clear()
             if stop.is_set():
@@ -81,6 +91,8 @@ class AmiClient:
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while True:
+                if not self._ready() and not await self._wait_ready(stop):
+                    return
                 reading = asyncio.ensure_future(reader.read(MAX_FRAME))
                 await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 if stopping.done():
@@ -98,6 +110,24 @@ class AmiClient:
                         await self._handler(frame)  # backpressure: no read until it returns
         finally:
             stopping.cancel()
+
+    async def _wait_ready(self, stop: asyncio.Event) -> bool:
+        """Pause reading until ``ready()``; False when ``stop`` came first."""
+        started = time.monotonic()
+        log.warning("AMI %s:%s: sink not ready (Kafka or the schema registry unreachable);"
+                    " pausing reads",
+                    self.host, self.port)
+        try:
+            while not self._ready():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._ready_poll_s)
+                if stop.is_set():
+                    return False
+        finally:
+            self.paused_s += time.monotonic() - started
+        log.warning("AMI %s:%s: sink ready again after %.1fs; reading", self.host, self.port,
+                    time.monotonic() - started)
+        return True
 
     async def _session(self, stop: asyncio.Event) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_FRAME)

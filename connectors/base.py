@@ -18,7 +18,13 @@ from pydantic import ValidationError as PydanticError
 
 from backbone import identifiers as ids
 from backbone import metrics as shared_metrics
-from backbone.errors import BackboneError, PublishError, SerializationError, ValidationError
+from backbone.errors import (
+    BackboneError,
+    PublishError,
+    SchemaNotReadyError,
+    SerializationError,
+    ValidationError,
+)
 from backbone.kafka import AsyncPublisher
 from backbone.models import (
     ChatPayload,
@@ -34,6 +40,7 @@ from backbone.serde import (
     INTERACTION_EVENT,
     AvroSerde,
     FastAvroEncoder,
+    SchemaIds,
     registry_client,
 )
 from backbone.settings import Settings
@@ -61,34 +68,49 @@ class Pipeline:
         self.publisher = publisher or AsyncPublisher(settings, client_id=f"connector-{name}",
                                                      max_in_flight=max_in_flight)
         self._own_publisher = publisher is None
-        self._registry = registry_client(settings)
-        self._events = AvroSerde(self._registry, INTERACTION_EVENT)  # slow path, kept for API
+        # No client-side retries (they sleep inside the call): SchemaIds retries with backoff.
+        self._registry = registry_client(settings, **{"max.retries": 0})
+        # The AvroSerdes are the reference codecs (tests decode with them); publishing
+        # uses the compiled writers, whose schema ids SchemaIds resolves at start.
+        self._events = AvroSerde(self._registry, INTERACTION_EVENT)
         self._fast = FastAvroEncoder(self._registry, INTERACTION_EVENT)
         self._header_cache: bytes | None = None
         self._dead = AvroSerde(self._registry, DEAD_LETTER)
+        self._dead_fast = FastAvroEncoder(self._registry, DEAD_LETTER)
         self.topic = settings.topic("interactions")
         self.dead_topic = settings.topic("dead-letters")
+        self.schemas = SchemaIds([(self._fast, self.topic), (self._dead_fast, self.dead_topic)],
+                                 name=f"connector {name}")
         self._received = m.RECEIVED.labels(name)
         self._published = m.PUBLISHED.labels(name)
         self._in_flight = m.IN_FLIGHT.labels(name)
         self._ack_latency = m.ACK_LATENCY.labels(name)
 
     async def start(self) -> None:
+        """Start the producer and resolve the schema ids (in a thread, in the background):
+        a registry that is down leaves the pipeline not ready, retrying, never crashed."""
         if self._own_publisher:
             await self.publisher.start()
-        try:  # ask the registry for the schema id now rather than on the first event
-            await asyncio.to_thread(lambda: self._header)
-        except BackboneError as exc:
-            log.warning("%s: schema id not known yet (%s); retried on the first event",
-                        self.name, exc)
+        await self.load_schemas()
+
+    async def load_schemas(self, first_attempt_s: float = 5.0) -> bool:
+        """Begin resolving the schema ids (idempotent) and wait for the first attempt only."""
+        return await self.schemas.first_attempt(first_attempt_s)
 
     async def stop(self) -> None:
+        await self.schemas.stop()
         if self._own_publisher:
             await self.publisher.stop()
 
     @property
     def ready(self) -> bool:
-        return self.publisher.healthy
+        """Can publish now: Kafka is healthy and every schema id is resolved."""
+        return self.publisher.healthy and self.schemas_ready
+
+    @property
+    def schemas_ready(self) -> bool:
+        """Every schema id this pipeline writes with is resolved: publishing needs no registry."""
+        return self.schemas.ready
 
     # -- identifiers (BRIEF §5: C2 values never leave as plain text) --------------------
     # ``*_record`` give the fast path's dicts; the unsuffixed ones the pydantic models.
@@ -236,10 +258,15 @@ class Pipeline:
 
     @property
     def _header(self) -> bytes:
-        """Magic byte + schema id for the interactions topic (registry asked once)."""
+        """Magic byte + schema id for the interactions topic, resolved by :attr:`schemas`
+        (never asked here: a miss is :class:`SchemaNotReadyError`, a 503 for the source)."""
         header = self._header_cache
         if header is None:
-            header = self._header_cache = self._fast.header(self.topic)
+            try:
+                header = self._header_cache = self._fast.loaded_header(self.topic)
+            except SchemaNotReadyError:
+                self.schemas.start()  # the pipeline was never started (or gave up): start
+                raise
         return header
 
     def received(self, count: int = 1) -> None:
@@ -310,7 +337,11 @@ class Pipeline:
                              attributes={k: mask_numbers(v) for k, v in extra.items()})
         shared_metrics.DEAD_LETTERS.labels(self.name, error.code).inc()
         try:
-            value = self._dead.serialize(self.dead_topic, record.model_dump())
+            try:
+                value = self._dead_fast.serialize(self.dead_topic, record.model_dump())
+            except SchemaNotReadyError:
+                self.schemas.start()
+                raise
             await asyncio.wait_for(
                 self.publisher.publish(self.dead_topic, self.name, value), 5.0)
         except (BackboneError, TimeoutError) as exc:

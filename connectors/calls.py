@@ -6,7 +6,9 @@
   AHT = talk + hold + after-call work counts hold once.
 - AgentRingNoAnswer's ``RingTime`` is milliseconds; AgentConnect's is seconds.
 - A queue timeout also raises QueueCallerAbandon: it is held back until the channel's
-  ``VarSet QUEUESTATUS`` (TIMEOUT → call.timed_out), its Hangup, or 5 s pass (→ abandoned).
+  ``VarSet QUEUESTATUS`` (TIMEOUT → call.timed_out), its Hangup, or 5 s pass (→ abandoned,
+  by :meth:`CallMapper.expire`, which the connector calls before mapping each frame and
+  every second, so a frame that fails validation never takes held abandons with it).
 - Cdr carries no Linkedid and a transferred call yields two Cdrs with one UniqueID: the
   Linkedid is remembered from earlier events and the id includes the destination
   channel. Cdr dispositions are ANSWERED whenever an IVR answered first, so processors
@@ -21,9 +23,11 @@ it, the occurrence number of that event on that channel.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from backbone import identifiers as ids
@@ -35,6 +39,7 @@ from connectors.ami import Frame
 from connectors.base import Pipeline
 from connectors.records import Prepared, Record
 
+log = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
 SOURCE = "asterisk-ami"
@@ -110,10 +115,12 @@ PHONE = Channel.PHONE.value
 
 
 class CallMapper:
-    """Stateful: one per AMI session stream. ``map`` returns zero or more events."""
+    """Stateful: one per AMI session stream. ``map`` returns zero or more events; held
+    abandons past their grace time come from ``expire`` (``clock``: monotonic seconds)."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, *, clock: Callable[[], float] = time.monotonic):
         self.p = pipeline
+        self._clock = clock
         # A call's caller, queues and agents repeat on every event: build each value once
         # (the HMAC of the caller's number is most of the per-event cost otherwise).
         self._callers: Bounded[str, list[Record]] = Bounded(10_000)
@@ -199,20 +206,31 @@ class CallMapper:
                 "wait_s": _float(frame, "HoldTime"), "timeout": timeout})]
 
     def expire(self, now: float | None = None) -> list[Prepared]:
-        """Abandons whose QUEUESTATUS never came are real abandons after the grace time."""
-        current = time.monotonic() if now is None else now
+        """Abandons whose QUEUESTATUS never came are real abandons after the grace time.
+
+        Never raises: each abandon frame was checked when it arrived, so one that still
+        cannot become an event is logged and dropped without taking the others with it."""
+        if not self._abandons:
+            return []
+        current = self._clock() if now is None else now
         late = [u for u, (_, seen) in self._abandons.items() if current - seen > ABANDON_GRACE_S]
-        return [e for u in late for e in self._flush_abandon(u, timeout=False)]
+        out: list[Prepared] = []
+        for uniqueid in late:
+            try:
+                out += self._flush_abandon(uniqueid, timeout=False)
+            except ValidationError as exc:
+                log.warning("dropping held abandon of %s: %s", uniqueid, exc)
+        return out
 
     # -- mapping ---------------------------------------------------------------------
     def map(self, frame: Frame) -> list[Prepared]:  # noqa: C901 - one table of events
         name = frame.get("Event", "")
-        out = self.expire() if self._abandons else []
+        out: list[Prepared] = []
         if name in ("BlindTransfer", "AttendedTransfer"):
-            return out + self._transfer(name, frame)
+            return self._transfer(name, frame)
         if name == "VarSet" and frame.get("Variable") == "QUEUESTATUS":
             uniqueid = frame.get("Uniqueid", "")
-            return out + self._flush_abandon(uniqueid, frame.get("Value") == "TIMEOUT")
+            return self._flush_abandon(uniqueid, frame.get("Value") == "TIMEOUT")
         if name not in MAPPED:
             return out
         uniqueid, linkedid = self._ids(frame)
@@ -254,7 +272,8 @@ class CallMapper:
                     "talk_s": max(talk - hold, 0.0) if talk is not None else None,
                     "hold_s": hold}))
         elif name == "QueueCallerAbandon":
-            self._abandons[uniqueid] = (frame, time.monotonic())
+            self._occurred(frame)  # a timestamp we would refuse later is refused now
+            self._abandons[uniqueid] = (frame, self._clock())
         elif name in ("Hold", "Unhold"):
             now = self._occurred(frame) / 1000
             if name == "Hold":

@@ -14,13 +14,16 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, Literal, TypeVar
 
+from backbone import metrics
+
 T = TypeVar("T")
 
 
 class RecentIds(Generic[T]):
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, *, name: str = "recent_ids"):
         self.capacity = capacity
         self._entries: OrderedDict[str, asyncio.Future[T]] = OrderedDict()
+        metrics.CACHE_ENTRIES.labels(name).set_function(lambda: len(self._entries))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -65,11 +68,12 @@ class SeenSignatures:
     """
 
     def __init__(self, capacity: int, window_s: float,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, *, name: str = "seen_signatures"):
         self.capacity = capacity
         self.window_s = window_s
         self._clock = clock
         self._entries: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        metrics.CACHE_ENTRIES.labels(name).set_function(lambda: len(self._entries))
         self._floor = -1  # timestamps at or below it can no longer be vouched for
 
     def __len__(self) -> int:

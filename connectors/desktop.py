@@ -10,7 +10,9 @@ complaint_closed`` (``complaint_id``, ``category``, ``due_at``). Every event has
 ``erasure_requested`` (``customer_number``; no call needed) is the PIPL deletion request
 the bank's service or privacy desk records after verifying the customer: the stream
 processors then delete the customer's identifiers and timeline, and keep them deleted on
-replay. (WeChat ``unsubscribe`` starts the same path for the OpenID.)
+replay. (WeChat ``unsubscribe`` starts the same path for the OpenID.) The erasure takes
+effect at the connector's receive time: the event's ``occurred_at`` is the server clock,
+the desk's own time is kept as the ``requested_at`` attribute.
 
 Both ``ivr_authenticated`` and ``erasure_requested`` need a server-trust API key.
 """
@@ -121,11 +123,14 @@ def _erasure(pipeline: Pipeline, source: str, ident: str,
     if not number:
         raise ValidationError("customer_number is required", code="missing_field",
                               field="customer_number")
+    # Validated like any source time, but only kept: a desk clock ahead of ours must not
+    # delete what the customer does next, one behind must not keep what they just did.
+    requested = pipeline.when(body.get("occurred_at"), "occurred_at")
     return pipeline.event(
         event_type=v.CUSTOMER_ERASURE_REQUESTED, source_system=source,
         source_event_id=f"erasure_requested:{ident}", channel=Channel.UNKNOWN,
-        interaction_id=f"privacy:{ident}",
-        occurred_at=pipeline.when(body.get("occurred_at"), "occurred_at"),
+        interaction_id=f"privacy:{ident}", occurred_at=clock.now_ms(),
+        attributes={"requested_at": str(requested)},
         identifiers=[pipeline.opaque(IdentifierType.CUSTOMER_NUMBER, number)],
         actor=Actor(kind=ActorKind.SYSTEM, id=require_str(body, "agent", required=False,
                                                           max_len=64)))

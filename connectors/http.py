@@ -20,7 +20,13 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from backbone.errors import BackpressureError, PublishError, SerializationError, ValidationError
+from backbone.errors import (
+    BackpressureError,
+    PublishError,
+    SchemaRegistryError,
+    SerializationError,
+    ValidationError,
+)
 from connectors import metrics as m
 from connectors.base import Pipeline
 
@@ -135,6 +141,10 @@ def _error_middleware(pipeline: Pipeline) -> Any:
         except PublishError as exc:
             m.REFUSED.labels(pipeline.name).inc()
             return error_response(503, exc.code, exc.message, headers={"Retry-After": "2"})
+        except SchemaRegistryError as exc:  # schemas not loaded yet: retriable, never a 500
+            m.REFUSED.labels(pipeline.name).inc()
+            retry = str(max(1, math.ceil(exc.retry_after_s)))
+            return error_response(503, exc.code, exc.message, headers={"Retry-After": retry})
         except SerializationError as exc:
             log.exception("%s: event failed its own contract", pipeline.name)
             return error_response(500, exc.code, "internal contract error")
@@ -155,12 +165,22 @@ def _error_middleware(pipeline: Pipeline) -> Any:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """Liveness: answered on the event loop, so an answer proves the loop turns."""
     return web.json_response({"status": "ok"})
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    ready = request.app[PIPELINE].ready
-    return web.json_response({"ready": ready}, status=200 if ready else 503)
+    """Readiness: schemas loaded and Kafka answers now (both re-tried while red, so it
+    turns green by itself)."""
+    pipeline = request.app[PIPELINE]
+    if not pipeline.schemas_ready:  # registry not answered since start (retried meanwhile)
+        return web.json_response({"ready": False, "reason": "schemas_not_loaded"}, status=503,
+                                 headers={"Retry-After": "2"})
+    if pipeline.ready:
+        return web.json_response({"ready": True})
+    retry = str(max(1, math.ceil(getattr(pipeline.publisher, "retry_after_s", 2.0))))
+    return web.json_response({"ready": False, "reason": "kafka_unreachable"}, status=503,
+                             headers={"Retry-After": retry})
 
 
 async def _metrics(request: web.Request) -> web.Response:

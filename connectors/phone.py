@@ -1,9 +1,10 @@
 """The phone connector: an AMI session mapped to call events, published with backpressure.
 
 There is nobody to acknowledge on AMI, so "lose nothing" means: an event read from the
-socket is retried until Kafka has it, and when ``window`` events await Kafka we stop
-reading (TCP backpressure; Asterisk buffers, then drops a slow manager session — size
-its ``writetimeout`` accordingly). Reconnects back off (see :mod:`connectors.ami`).
+socket is retried until Kafka has it, and when ``window`` events await Kafka or Kafka is
+unreachable (the publisher's health) we stop reading (TCP backpressure; Asterisk
+buffers, then drops a slow manager session — size its ``writetimeout`` accordingly).
+Reconnects back off (see :mod:`connectors.ami`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class PhoneConnector:
         self.acked: int = 0
         self.client = AmiClient(host or settings.ami_host, port or settings.ami_port,
                                 settings.ami_username, settings.ami_secret.get_secret_value(),
-                                self.handle)
+                                self.handle, ready=lambda: self.pipeline.ready)
         # Read at scrape time: no gauge update per event.
         m.IN_FLIGHT.labels(NAME).set_function(lambda: len(self._pending))
         self._published = m.PUBLISHED.labels(NAME)
@@ -46,14 +47,20 @@ class PhoneConnector:
 
     async def handle(self, frame: Frame) -> None:
         self.pipeline.received()
+        # Abandons past their grace time first, apart from this frame's own events: a
+        # frame that fails validation must not take the held abandons down with it.
+        expired = self.mapper.expire()
         try:
             events = self.mapper.map(frame)
         except ValidationError as exc:
             raw = "".join(f"{k}: {v}\r\n" for k, v in frame.items()).encode()
             await self.pipeline.reject(exc, raw, attributes={"event": frame.get("Event", "")})
-            return
-        if not events:
-            self._unmapped.inc()
+            events = []
+        else:
+            if not events:
+                self._unmapped.inc()
+        if expired:
+            events = expired + events
         for event in events:
             try:  # the common case without a coroutine per event; _send handles refusals
                 fut = self.pipeline.send(event)
@@ -107,17 +114,14 @@ class PhoneConnector:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-            try:
-                expired = self.mapper.expire()
-            except ValidationError as exc:  # a stale abandon frame: counted, not fatal
-                m.REJECTED.labels(NAME, exc.code).inc()
-                continue
-            for event in expired:
+            for event in self.mapper.expire():  # never raises: see CallMapper.expire
                 await self._send(event)
 
     async def run(self, stop: asyncio.Event, *, manage_pipeline: bool = True) -> None:
         if manage_pipeline:
             await self.pipeline.start()
+        else:  # a shared producer started elsewhere: our schema ids still need resolving
+            await self.pipeline.load_schemas()
         expiry = asyncio.create_task(self._expire_abandons(stop))
         try:
             await self.client.run(stop)

@@ -23,6 +23,7 @@ from backbone import vocabulary as v
 from backbone.errors import ValidationError
 from backbone.models import Actor, ActorKind, Channel, ChatPayload, IdentifierType, InteractionEvent
 from backbone.settings import Settings
+from connectors import clock
 from connectors import metrics as m
 from connectors.base import Pipeline
 from connectors.dedupe import RecentIds
@@ -130,6 +131,11 @@ class WeChatMapper:
                 base["attributes"]["from_agent"] = msg["FromKfAccount"][:64]
             payload = ChatPayload(session_id=session, agent=agent, msg_type=event,
                                   event_key=(msg.get("EventKey") or None))
+            if event == "unsubscribe":
+                # Starts a deletion, which takes effect when we receive it (server time);
+                # the CreateTime WeChat stamped is kept beside it.
+                base["attributes"]["created_at"] = str(occurred)
+                base["occurred_at"] = clock.now_ms()
             return [self.p.event(event_type=EVENT_TYPES[event], source_event_id=source_id,
                                  payload=payload, **base)], False
         if msg_type not in MESSAGE_TYPES:

@@ -12,21 +12,36 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+from faust.exceptions import ProducerSendError
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from backbone.errors import BackboneError, ConfigurationError
+from backbone.errors import BackboneError, ConfigurationError, PublishError
 from backbone.metrics import DEAD_LETTERS
 from backbone.settings import Settings
 from backbone.topics import PARTITIONS
 from stream_processors import alerts as alert_rules
 from stream_processors import customer as customer_rules
-from stream_processors import gauges, kpis, lag, resolver, routing, snapshot, windows
+from stream_processors import (
+    erasures,
+    gauges,
+    kpis,
+    lag,
+    probes,
+    resolver,
+    routing,
+    snapshot,
+    windows,
+)
 from stream_processors import identity as ident
 from stream_processors.codec import Codecs, dumps, loads
+from stream_processors.deliveries import Deliveries, never_ack_on_retry
 
 log = logging.getLogger(__name__)
 _NO_CONTEXT = (ident.UNATTRIBUTED_PREFIX, ident.AMBIGUOUS_PREFIX)
@@ -75,7 +90,8 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     return faust.SSLCredentials(context) if context is not None else None
 
 
-def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
+def create_app(settings: Settings, *, web_port: int | None = None,
+               erasure_log: erasures.ErasureLog | None = None) -> faust.App:
     """The processors' faust app; ``web_port=None`` disables faust's web server."""
     s = settings
     app = faust.App(
@@ -142,6 +158,10 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     interactions = app.Table("interactions", default=None, partitions=PARTITIONS,
                              key_type=bytes, extra_topic_configs=changelog)
     memory_fifo: dict[int, deque[tuple[int, bytes]]] = {}
+    # The whole erasure log (every partition) in memory, complete before any agent handles
+    # a record and followed afterwards: see stream_processors/erasures.py for why.
+    # ``run_worker`` loads it before the app starts (``erasure_log``); else a task does.
+    erased = erasure_log if erasure_log is not None else erasures.ErasureLog()
     memory_wm: dict[int, int] = {}
 
     counters: dict[int, kpis.PartitionCounters] = {}
@@ -159,12 +179,17 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                                                context_t, identity_events_t, erasures_t,
                                                kpis_t, alerts_t)}
     producer = app.producer
+    deliveries = Deliveries()
 
     async def emit(topic: faust.TopicT, key: bytes, value: bytes | None) -> None:
         """Hand a record to the producer directly: faust's Topic.send machinery (futures,
         schema lookup, attachments) cost more than the rest of a command's processing.
-        The producer is flushed before every commit, so this is still at-least-once."""
-        await producer.send(names[topic], key, value, None, None, None)
+        Its delivery future is kept and checked before every commit (at-least-once)."""
+        try:
+            fut = await producer.send(names[topic], key, value, None, None, None)
+        except ProducerSendError as exc:  # not taken by the producer: retry the event
+            raise PublishError(f"cannot produce to {names[topic]}: {exc}") from exc
+        deliveries.track(fut)  # type: ignore[arg-type]  # aiokafka's future
 
     async def send(out: routing.Out) -> None:
         target = identity_cmds_t if out.stage == routing.IDENTITY else customer_cmds_t
@@ -175,10 +200,10 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         gauges.PROCESSED.labels(stage, f"dead_letter:{reason}").inc()
         DEAD_LETTERS.labels(f"processor.{stage}", reason).inc()  # the shared SLO series
         try:
-            value = codecs.dead_letter(dead_t.get_topic_name(), source=f"processor.{stage}",
-                                       reason=reason, raw=msg.value, detail=str(exc),
-                                       topic=msg.topic, partition=msg.partition,
-                                       offset=msg.offset)
+            value = await codecs.dead_letter(  # waits out a registry outage (codec.py)
+                dead_t.get_topic_name(), source=f"processor.{stage}", reason=reason,
+                raw=msg.value, detail=str(exc), topic=msg.topic, partition=msg.partition,
+                offset=msg.offset)
         except BackboneError:
             log.exception("cannot encode dead letter for %s:%s", msg.topic, msg.offset)
             return
@@ -209,13 +234,21 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         for key, value in sorted(interactions.items(), key=lambda kv: int(kv[1].get("t", 0))):
             memory_fifo.setdefault(partition_of(key), deque()).append((int(value["t"]), key))
 
+    def unerased(stage: str, outs: list[routing.Out]) -> list[routing.Out]:
+        kept, dropped = routing.screen(outs, erased)
+        if dropped:
+            gauges.processed(stage, "erased").inc(dropped)
+        return kept
+
     async def decode_and_plan(event: faust.EventT, stage: str) -> list[routing.Out] | None:
         msg = event.message
-        try:
-            record = codecs.events.decode(msg.topic, msg.value)
+        if not erased.ready.is_set():
+            await erased.ready.wait()
+        try:  # a registry outage waits and retries this message inside (codec.py)
+            record = await codecs.decode_event(msg.topic, msg.value)
         except BackboneError as exc:
             if exc.retriable:
-                raise  # registry down: crash the agent rather than dead-letter good data
+                raise  # not raised by decode_event; never dead-letter good data
             await dead(event, stage, exc.code, exc)
             return None
         try:
@@ -225,30 +258,41 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                 if not cid:
                     await dead(event, stage, "no_customer", ValueError("handoff without customer id"))
                     return None
-                return [routing.Out(routing.CUSTOMER, cid,
-                                    {"kind": "event", "event": record, "identities": []})]
+                return unerased(stage, [routing.Out(routing.CUSTOMER, cid, {
+                    "kind": "event", "event": record, "identities": []})])
             key = str(record["interaction_id"]).encode()
             memory = interactions.get(key)
-            outs = routing.plan(record, memory)
+            outs = unerased(stage, routing.plan(record, memory))
             remember(event, record, memory)
             return outs
         except (BackboneError, KeyError, TypeError, ValueError) as exc:
             await dead(event, stage, getattr(exc, "code", "unroutable"), exc)
             return None
 
+    async def retrying(event: faust.EventT, step: Callable[..., Awaitable[None]],
+                       *args: Any) -> None:
+        """``step(*args)`` for ``event``, retried on a retriable error and never acked
+        when it keeps failing (see :func:`deliveries.never_ack_on_retry`)."""
+        await never_ack_on_retry(app, event, partial(step, *args))
+
+    async def plan_and_send(event: faust.EventT, stage: str) -> None:
+        planned: list[routing.Out] = []
+
+        async def plan() -> None:  # retried alone: it writes the interaction memory
+            planned[:] = await decode_and_plan(event, stage) or ()
+        await retrying(event, plan)
+        for out in planned:
+            await retrying(event, send, out)
+
     @app.agent(interactions_t, concurrency=1)
     async def route(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            outs = await decode_and_plan(event, "router")
-            for out in outs or ():
-                await send(out)
+            await plan_and_send(event, "router")
 
     @app.agent(handoffs_t, concurrency=1)
     async def handoffs(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            outs = await decode_and_plan(event, "handoffs")
-            for out in outs or ():
-                await send(out)
+            await plan_and_send(event, "handoffs")
 
     @app.agent(identity_cmds_t, concurrency=1)
     async def resolve(stream: faust.StreamT) -> None:
@@ -259,17 +303,22 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             except ValueError as exc:
                 await dead(event, "resolver", "malformed_json", exc)
                 continue
+            if not erased.ready.is_set():
+                await erased.ready.wait()
             old = identities.get(kb)
             record = ident.IdentityRecord.from_dict(old)
-            res = resolver.handle(record, kb.decode(), cmd)
+            res = resolver.handle(record, kb.decode(), cmd, erased)
             new = record.to_dict()
             if new != old:
                 identities[kb] = new
             for out in res.outs:
-                await send(out)
+                await retrying(event, send, out)
             for audit in res.identity_events:
                 gauges.decision(audit["type"]).inc()
-                await emit(identity_events_t, kb, dumps(audit))
+                await retrying(event, emit, identity_events_t, kb, dumps(audit))
+            for ekey, erasure in res.erasures:
+                erased.note(ekey.decode(), erasure)
+                await retrying(event, emit, erasures_t, ekey, dumps(erasure))
             gauges.processed("resolver", res.dropped or "ok").inc()
 
     async def flush_context() -> None:
@@ -297,11 +346,15 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             except ValueError as exc:
                 await dead(event, "customer", "malformed_json", exc)
                 continue
+            if not erased.ready.is_set():
+                await erased.ready.wait()
             old = customers.get(kb)
             # Invariant: counters == sum of facts_cache. A key missing from the cache has
             # not been counted yet, so its whole new contribution is added.
             old_facts = facts_cache.get(kb) or {}
-            applied = customer_rules.apply(key, old, cmd, bnd)
+            floor = erased.customer_floor(key) if old is None else None
+            applied = customer_rules.apply(  # a rebuild without the row: start erased
+                key, old if floor is None else customer_rules.erased_marker(floor), cmd, bnd)
             if applied.changed:
                 if applied.state is not None:
                     customers[kb] = applied.state
@@ -314,9 +367,10 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             if applied.state:
                 part.watermark = max(part.watermark, applied.state.get("now", 0))
             for out in applied.outs:
-                await send(out)
+                await retrying(event, send, out)
             if applied.erasure is not None:
-                await emit(erasures_t, kb, dumps(applied.erasure))
+                erased.note(key, applied.erasure)
+                await retrying(event, emit, erasures_t, kb, dumps(applied.erasure))
             # Re-publish on duplicates too: a replay after a crash may be the only chance to
             # publish a snapshot whose state reached the changelog before the crash.
             if (applied.changed or applied.dropped == "duplicate") \
@@ -383,11 +437,25 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
 
     async def _flush_before_commit() -> None:
         """faust flushes the producer before it commits offsets: publish the coalesced
-        outputs first, so a committed input always has its outputs in Kafka."""
-        async with flush_lock:
-            await flush_context()
-            await flush_kpis()
-        await producer_flush()
+        outputs first, so a committed input always has its outputs in Kafka.
+
+        Then every delivery is checked. A lost record raises here, inside faust's
+        ``_commit_offsets`` and before its ``_commit``: the offsets are not committed.
+        The whole worker crashes (``app.crash`` marks the worker, its root service, as
+        crashed, so it stops and exits non-zero and its supervisor restarts it); the
+        failure is sticky, so the commit faust tries while stopping fails the same way
+        and the restart resumes from the last good offset."""
+        try:
+            async with flush_lock:
+                await flush_context()
+                await flush_kpis()
+            await producer_flush()
+            await deliveries.check()
+        except PublishError as exc:
+            log.critical("not committing: %s; crashing the worker", exc)
+            if not app.crashed:
+                await app.crash(exc)
+            raise
 
     producer.flush = _flush_before_commit  # type: ignore[method-assign]
 
@@ -442,6 +510,21 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     sources = frozenset(t.get_topic_name() for t in (interactions_t, handoffs_t, identity_cmds_t,
                                                      customer_cmds_t, partials_t))
 
+    @app.task
+    async def _follow_erasures() -> None:
+        """The erasure log for every stage; the agents wait until it is complete."""
+        if erased.ready.is_set():
+            return
+        try:
+            await erasures.follow(erased, s.kafka_bootstrap, erasures_t.get_topic_name(),
+                                  credentials_to_aiokafka_auth(app.conf.broker_credentials))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Fail closed: without the log the agents stay blocked rather than resurrect.
+            log.exception("cannot read the erasure log; processing stays stopped")
+            raise
+
     @app.timer(5.0)
     async def _consumer_lag() -> None:
         if not (app.rebalancing or app.in_recovery):
@@ -454,6 +537,21 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    readiness = probes.Readiness(app)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        """Alive: faust's web server runs on the worker's loop, so answering proves it turns."""
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        ready, reason = await readiness.check()
+        if ready:
+            return web.json({"ready": True})
+        return web.json({"ready": False, "reason": reason}, status=503,
+                        headers={"Retry-After": "2"})
 
     app.conf.processors_ready = True  # type: ignore[attr-defined]
     return app

@@ -15,6 +15,7 @@ import orjson
 from backbone import vocabulary as v
 from stream_processors import contacts
 from stream_processors import identity as ident
+from stream_processors.erasures import erasure_time
 from stream_processors.routing import CUSTOMER, IDENTITY, Out
 from stream_processors.summary import summarise
 
@@ -240,16 +241,22 @@ def _fingerprint(state: dict[str, Any]) -> bytes:
                         option=orjson.OPT_SORT_KEYS)
 
 
+def erased_marker(at: int, version: int = 0) -> dict[str, Any]:
+    """The whole state of a customer erased at ``at``: events that happened at or before
+    it are dropped, later ones start a new history. A worker without the customer's row
+    (a rebuild) starts from this when the erasure log names the customer."""
+    return empty() | {"v": version, "erased_at": at}
+
+
 def _erase(key: str, state: dict[str, Any], event: dict[str, Any]) -> Applied:
-    at = int(event["occurred_at"])
+    at = erasure_time(event)  # the server's receive time, not the client's occurred_at
     outs = [Out(IDENTITY, f"{row[0]}:{row[1]}", {"kind": "erase_identifier", "customer_id": key,
                                                   "at": at, "event_id": event["event_id"]})
             for row in state.get("ids", [])]
     # Merged anonymous history kept in redirect markers goes too.
     outs += [Out(CUSTOMER, ident.provisional_id(f"{row[0]}:{row[1]}"), {"kind": "purge"})
              for row in state.get("ids", []) if ident.is_known(key)]
-    marker = {"v": state.get("v", 0) + 1, "erased_at": at, "ids": [], "seen": [], "ev": [],
-              "contacts": {}, "now": 0}
+    marker = erased_marker(at, state.get("v", 0) + 1)
     erasure = {"customer_id": key, "erased_at": at, "event_id": event["event_id"],
                "identifiers": len(outs)}
     return Applied(marker, True, outs, tombstone=True, erasure=erasure)
@@ -315,7 +322,7 @@ def apply(key: str, state: dict[str, Any] | None, cmd: dict[str, Any], b: Bounds
             return Applied(st, False, dropped="duplicate")
         return Applied(st, True)
     if kind == "erase":
-        if st.get("erased_at", -1) >= int(event["occurred_at"]):
+        if st.get("erased_at", -1) >= erasure_time(event):
             return Applied(state, False, dropped="duplicate")
         return _erase(key, st, event)
     if kind == "forget":

@@ -31,6 +31,7 @@ KNOWN_PREFIX = "c:"        # c:<surrogate of the customer number> — needs no c
 PROVISIONAL_PREFIX = "p:"  # p:<surrogate of TYPE:value> — anonymous history, merged once linked
 AMBIGUOUS_PREFIX = "a:"    # a:<TYPE>:<value> — shared identifier; never merged
 UNATTRIBUTED_PREFIX = "i:"  # i:<interaction id> — no usable identifier at all
+ERASED_PREFIX = "e:"       # e:<surrogate of TYPE:value> — an erased identifier's erasure record
 
 
 def ident_key(ident: dict[str, Any]) -> str:
@@ -68,6 +69,12 @@ def known_customer_id(customer_number: str) -> str:
 
 def provisional_id(key: str) -> str:
     return _surrogate(PROVISIONAL_PREFIX, key)
+
+
+def erased_identifier_id(key: str) -> str:
+    """Key of an identifier's record on the erasure log, kept forever: a keyed hash, so the
+    log that outlives the deleted data never holds the identifier itself."""
+    return _surrogate(ERASED_PREFIX, key)
 
 
 def is_known(customer_id: str) -> bool:

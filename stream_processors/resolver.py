@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream_processors import erasures
 from stream_processors import identity as ident
 from stream_processors.routing import CUSTOMER, IDENTITY, Out
 
@@ -19,6 +20,7 @@ class Resolution:
 
     outs: list[Out] = field(default_factory=list)
     identity_events: list[dict[str, Any]] = field(default_factory=list)
+    erasures: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)  # to the log
     dropped: str | None = None
 
 
@@ -29,12 +31,18 @@ def _audit(kind: str, key: str, cmd: dict[str, Any], **extra: Any) -> dict[str, 
     return rec
 
 
-def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any]) -> Resolution:
-    """Apply ``cmd`` to the record of identifier ``key`` (mutated in place)."""
+def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any],
+           erased: erasures.ErasureLog | None = None) -> Resolution:
+    """Apply ``cmd`` to the record of identifier ``key`` (mutated in place). ``erased``: the
+    erasure log, which outlives this record (a rebuild starts with no records)."""
     kind = cmd["kind"]
     res = Resolution()
     if kind == "link":
         cid = cmd["customer_id"]
+        if erased is not None and (erased.identifier(key, int(cmd["at"]))
+                                   or erased.customer(cid, int(cmd["at"]))):
+            res.dropped = "erased"
+            return res
         decision = ident.decide_link(record, key, cid, int(cmd["at"]))
         if decision.kind == "erased":
             return res
@@ -65,18 +73,25 @@ def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any]) -> Resol
     if kind == "route":
         event = cmd["event"]
         at = int(event["occurred_at"])
-        if record.is_erased_for(at):
+        action = cmd.get("action", "event")
+        if record.is_erased_for(at) or (action == "event" and erased is not None
+                                        and erased.identifier(key, at)):
             res.dropped = "identifier erased"
             return res
         target = record.route_target(key, at)
+        if action == "event" and erased is not None and erased.customer(target, at):
+            res.dropped = "customer erased"
+            return res
         if target.startswith(ident.PROVISIONAL_PREFIX):
             record.parked = True
-        action = cmd.get("action", "event")
         identities = [] if ident.is_known(target) else [_carried(event, key)]
         if action == "forget":
-            ident.erase(record, None, at)
+            when = erasures.erasure_time(event)
+            ident.erase(record, None, when)
             res.identity_events.append(_audit("deleted", key, {"event_id": event["event_id"],
-                                                               "at": at}, customer_id=target))
+                                                               "at": when}, customer_id=target))
+            res.erasures.append(erasures.identifier_record(key, target, when,
+                                                           event["event_id"]))
             res.outs.append(Out(CUSTOMER, target, {"kind": "forget", "event": event,
                                                    "identifier": key}))
             return res
@@ -106,6 +121,8 @@ def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any]) -> Resol
             return res
         ident.erase(record, cid, at)
         res.identity_events.append(_audit("deleted", key, cmd, customer_id=cid))
+        if not record.customers:  # nobody else holds it (a shared phone stays for the rest)
+            res.erasures.append(erasures.identifier_record(key, cid, at, cmd.get("event_id")))
         return res
     res.dropped = f"unknown resolver command {kind!r}"
     return res

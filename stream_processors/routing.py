@@ -17,10 +17,13 @@ cannot say who it belongs to. Memory never creates links: it only routes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backbone import vocabulary as v
 from stream_processors import identity as ident
+
+if TYPE_CHECKING:
+    from stream_processors.erasures import ErasureLog
 
 IDENTITY = "identity"
 CUSTOMER = "customer"
@@ -148,3 +151,40 @@ def plan(event: dict[str, Any], memory: dict[str, Any] | None = None) -> list[Ou
     if etype in CLAIM_TYPES:
         cmd["claim"] = True  # the resolver claims the history for the customer it picks
     return [Out(IDENTITY, ident.ident_key(first), cmd)]
+
+
+def screen(outs: list[Out], erased: ErasureLog | None) -> tuple[list[Out], int]:
+    """``outs`` without the commands the erasure log forbids, and how many were dropped.
+
+    An event (or a link) that happened at or before the erasure of the customer it goes to
+    or of the identifier it routes by never reaches the later stages, however late or
+    often it is replayed, and whatever order a rebuild reads the partitions in: the log is
+    complete before the first record is routed. Erase, forget and unlink commands pass
+    (they only remove data).
+    """
+    if erased is None or not len(erased):
+        return outs, 0
+    kept = [o for o in outs if not _forbidden(o, erased)]
+    return kept, len(outs) - len(kept)
+
+
+def _forbidden(out: Out, erased: ErasureLog) -> bool:
+    cmd = out.value
+    kind = cmd.get("kind")
+    if kind == "link":
+        at = int(cmd["at"])
+        return erased.identifier(out.key, at) or erased.customer(cmd["customer_id"], at)
+    if kind == "event" and out.stage == CUSTOMER:
+        at = int(cmd["event"]["occurred_at"])
+        return erased.customer(out.key, at) or _carries_erased(cmd["event"], at, erased)
+    if kind == "route" and cmd.get("action", "event") == "event":
+        at = int(cmd["event"]["occurred_at"])
+        return erased.identifier(out.key, at) or _carries_erased(cmd["event"], at, erased)
+    return False
+
+
+def _carries_erased(event: dict[str, Any], at: int, erased: ErasureLog) -> bool:
+    """E.g. a known customer's WeChat bind replayed after the OpenID was unsubscribed: the
+    customer is not erased, but the event is about the erased OpenID."""
+    return any(erased.identifier(ident.ident_key(i), at)
+               for i in event.get("identifiers") or () if ident.usable(i))

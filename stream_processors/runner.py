@@ -7,6 +7,7 @@ spinner sets it to DEBUG, after which aiokafka and faust build log records per e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -26,12 +27,19 @@ def run_worker(settings: Settings, *, web_port: int | None = None,
 
     mode.loop.use("uvloop")
     import faust
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-    from stream_processors.app import create_app
+    from stream_processors import erasures
+    from stream_processors.app import broker_credentials, create_app
 
     # faust creates only the last level of its data directory; a fresh clone has none.
     Path(settings.worker_data_dir).mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, web_port=web_port)
+    # The whole erasure log before the app starts: no agent ever waits for it.
+    erased = erasures.ErasureLog()
+    auth = credentials_to_aiokafka_auth(broker_credentials(settings))
+    asyncio.run(erasures.follow(erased, settings.kafka_bootstrap, settings.topic("erasures"),
+                                auth))
+    app = create_app(settings, web_port=web_port, erasure_log=erased)
 
     @app.task
     async def _after_start() -> None:

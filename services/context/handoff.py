@@ -24,6 +24,7 @@ import hmac
 import logging
 import secrets
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -88,12 +89,21 @@ def closed_event_id(handoff_id: str) -> str:
 
 
 class HandoffBook:
-    """Handoff state replayed from the ``handoffs`` topic; mutated on the event loop only."""
+    """Handoff state replayed from the ``handoffs`` topic; mutated on the event loop only.
 
-    def __init__(self, serde: AvroSerde, topic: str):
+    Bounded: a closed handoff (accepted / cancelled / expired) is kept ``retention_s``
+    after closing, so a late redeemer still hears "already accepted", then evicted; beyond
+    ``max_size`` handoffs the oldest closed ones go first, then the oldest open ones.
+    """
+
+    def __init__(self, serde: AvroSerde, topic: str, *, retention_s: float = 3600.0,
+                 max_size: int = 100_000):
         self._serde = serde
         self._topic = topic
-        self._by_id: dict[str, Handoff] = {}
+        self._retention_ms = int(retention_s * 1000)
+        self._max_size = max_size
+        self._by_id: dict[str, Handoff] = {}  # insertion order = oldest created first
+        self._closed: OrderedDict[str, int] = OrderedDict()  # id -> closed_at, close order
         self._by_token: dict[str, str] = {}
         self._by_code: dict[str, set[str]] = {}
         self._by_customer: dict[str, set[str]] = {}
@@ -101,6 +111,12 @@ class HandoffBook:
         self._change_watchers: set[asyncio.Event] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lookup_keys: Callable[[str], tuple[str, str]] | None = None
+        metrics.GRPC_HANDOFF_BOOK.labels("open").set_function(
+            lambda: len(self._by_id) - len(self._closed))
+        metrics.GRPC_HANDOFF_BOOK.labels("closed").set_function(lambda: len(self._closed))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -138,7 +154,11 @@ class HandoffBook:
         return event
 
     def forget_waiter(self, handoff_id: str, event: asyncio.Event) -> None:
-        self._waiters.get(handoff_id, set()).discard(event)
+        waiters = self._waiters.get(handoff_id)
+        if waiters is not None:
+            waiters.discard(event)
+            if not waiters:
+                del self._waiters[handoff_id]
 
     # -- state -----------------------------------------------------------------------
     def add(self, handoff: Handoff) -> None:
@@ -148,6 +168,36 @@ class HandoffBook:
         self._by_token[handoff.token_hash] = handoff.handoff_id
         self._by_code.setdefault(handoff.code_hash, set()).add(handoff.handoff_id)
         self._by_customer.setdefault(handoff.customer_id, set()).add(handoff.handoff_id)
+        while len(self._by_id) > self._max_size:
+            oldest = next(iter(self._closed)) if self._closed else next(iter(self._by_id))
+            self._remove(oldest)
+
+    def evict_closed(self, now_ms: int) -> int:
+        """Forget handoffs closed more than the retention ago; returns how many went."""
+        horizon = now_ms - self._retention_ms
+        evicted = 0
+        while self._closed:
+            hid, closed_at = next(iter(self._closed.items()))
+            if closed_at > horizon:
+                break
+            self._remove(hid)
+            evicted += 1
+        return evicted
+
+    def _remove(self, handoff_id: str) -> None:
+        handoff = self._by_id.pop(handoff_id, None)
+        self._closed.pop(handoff_id, None)
+        if handoff is None:
+            return
+        if self._by_token.get(handoff.token_hash) == handoff_id:
+            del self._by_token[handoff.token_hash]
+        for index, key in ((self._by_code, handoff.code_hash),
+                           (self._by_customer, handoff.customer_id)):
+            ids = index.get(key)
+            if ids is not None:
+                ids.discard(handoff_id)
+                if not ids:
+                    del index[key]
 
     def apply_batch(self, messages: list[Message]) -> None:
         """Feed thread: decode, then apply on the loop (handlers read this state there)."""
@@ -205,6 +255,7 @@ class HandoffBook:
         self._by_id[hid] = replace(current, status=status, closed_at=int(event["occurred_at"]),
                                    closed_by=attrs.get("principal", ""),
                                    winning_attempt=attrs.get("attempt_id", ""))
+        self._closed[hid] = int(event["occurred_at"])
         for waiter in self._waiters.pop(hid, ()):
             waiter.set()
 
@@ -391,6 +442,7 @@ class HandoffDesk:
             metrics.GRPC_HANDOFFS.labels("expiry_published").inc()
             published += 1
         self._expiring &= {h.handoff_id for h in self._book.open_handoffs()}
+        self._book.evict_closed(now)
         return published
 
     # -- publishing ------------------------------------------------------------------

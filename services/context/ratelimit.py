@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from backbone import metrics
 from services.context.status import retry_later
 
 REASON = "HANDOFF_CODE_RATE_LIMITED"
@@ -36,6 +37,8 @@ class FailureLimiter:
         self._max_principals = max_principals
         self._clock = clock
         self._principals: OrderedDict[str, _Principal] = OrderedDict()
+        metrics.CACHE_ENTRIES.labels("handoff_code_limiter").set_function(
+            lambda: len(self._principals))
 
     def _state(self, principal: str) -> _Principal:
         state = self._principals.get(principal)

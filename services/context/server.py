@@ -17,11 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+from aiohttp import web
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from backbone import metrics
 from backbone.context.v1 import context_pb2, context_pb2_grpc
 from backbone.errors import ConfigurationError
 from backbone.kafka import AsyncPublisher
@@ -65,7 +66,9 @@ class ContextServer:
         self._serde = AvroSerde(registry, INTERACTION_EVENT)
         self.view = ContextView()
         self.kpis = KpiView()
-        self.book = HandoffBook(self._serde, settings.topic("handoffs"))
+        self.book = HandoffBook(self._serde, settings.topic("handoffs"),
+                                retention_s=settings.handoff_retention_s,
+                                max_size=settings.handoff_book_max)
         lookback_ms = int((settings.handoff_max_ttl_s + settings.handoff_expiry_grace_s
                            + 60) * 1000)
         self.feed = TopicFeed(settings, [
@@ -89,19 +92,24 @@ class ContextServer:
             health.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._probes: web.AppRunner | None = None
+        self._draining = False
+        self._serving = False  # what gRPC health currently says
         self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> int:
         credentials = server_credentials(self.settings)  # refuses a bad transport before I/O
+        self._draining = False
+        self._serving = False
         loop = asyncio.get_running_loop()
         self.view.bind(loop)
         self.book.bind(loop)
         await self._events.start()
         await self._audit.start()
         await self.feed.start()
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 1),
-                                          ("grpc.max_receive_message_length", 4 << 20)])
+        server = grpc.aio.server(options=server_options(self.settings),
+                                 maximum_concurrent_rpcs=self.settings.grpc_max_concurrent_rpcs)
         context_pb2_grpc.add_CustomerContextServiceServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -123,6 +131,7 @@ class ContextServer:
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Drain in-flight calls, then stop the feed and flush the publishers."""
+        self._draining = True  # readiness stays red from here on
         if self._server is not None:
             await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
             await self._server.stop(grace_s)
@@ -135,10 +144,21 @@ class ContextServer:
         await self.feed.stop()
         await self._events.stop()
         await self._audit.stop()
+        if self._probes is not None:
+            await self._probes.cleanup()
+            self._probes = None
 
     async def wait_ready(self, timeout_s: float = 30.0) -> bool:
-        """True once the view has read every input topic to its end."""
-        return await self.feed.wait_caught_up(timeout_s)
+        """True once the view has read every input topic to its end and the service
+        reports SERVING (health follows readiness, so probes agree with this answer)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        if not await self.feed.wait_caught_up(timeout_s):
+            return False
+        while not self._serving:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     async def wait_closed(self) -> None:
         if self._server is not None:
@@ -158,10 +178,53 @@ class ContextServer:
             if asyncio.iscoroutine(result):
                 await result
 
-    async def _watch_readiness(self) -> None:
-        while not await self.feed.wait_caught_up(3600.0):
-            pass
-        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+    @property
+    def ready(self) -> bool:
+        """Can take calls now: view caught up and Kafka answering both publishers (every
+        read writes an audit record first, so no Kafka means no context)."""
+        return (not self._draining and self.feed.caught_up and self._events.healthy
+                and self._audit.healthy)
+
+    async def _watch_readiness(self, interval_s: float = 0.5) -> None:
+        """Keep gRPC health in step with :attr:`ready`, both ways: NOT_SERVING while
+        Kafka is unreachable, SERVING again once the publishers' probes see it answer."""
+        while True:
+            ready = self.ready
+            if ready != self._serving and not self._draining:
+                await self._set_health(health_pb2.HealthCheckResponse.SERVING if ready
+                                       else health_pb2.HealthCheckResponse.NOT_SERVING)
+                log.info("context service %s %s", self.instance,
+                         "serving" if ready else "not serving (Kafka unreachable)")
+                self._serving = ready
+            await asyncio.sleep(0.02 if not self._serving and self.feed.caught_up
+                                else interval_s)
+
+    # -- HTTP probes -----------------------------------------------------------------
+    async def serve_probes(self, port: int, host: str | None = None) -> int:
+        """``/healthz``, ``/readyz`` and ``/metrics`` over HTTP on the metrics port, served
+        on this event loop: a ``/healthz`` answer proves the loop turns. Returns the port."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", _metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host or self.settings.metrics_host, port)
+        await site.start()
+        self._probes = runner
+        sockets = getattr(site._server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else port
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        if self.ready:
+            return web.json_response({"ready": True})
+        reason = ("draining" if self._draining else "loading" if not self.feed.caught_up
+                  else "kafka_unreachable")
+        return web.json_response({"ready": False, "reason": reason}, status=503,
+                                 headers={"Retry-After": "2"})
 
     async def _expire_loop(self) -> None:
         while True:
@@ -172,6 +235,22 @@ class ContextServer:
                 await self.desk.expire_due()
             except Exception:
                 log.exception("handoff expiry round failed; retrying")
+
+
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    """Channel options; connections older than the maximum age get GOAWAY (after a grace
+    for calls in flight), so clients reconnect and balancers spread them again."""
+    return [("grpc.so_reuseport", 1),
+            ("grpc.max_receive_message_length", 4 << 20),
+            ("grpc.max_connection_age_ms", int(settings.grpc_max_connection_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms",
+             int(settings.grpc_max_connection_age_grace_s * 1000))]
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    resp = web.Response(body=generate_latest())
+    resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return resp
 
 
 def is_loopback(host: str) -> bool:
@@ -237,10 +316,10 @@ def create_server(settings: Settings | None = None, **kwargs: object) -> Context
 async def serve(settings: Settings | None = None) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully."""
     settings = settings or get_settings()
-    if settings.metrics_port:
-        metrics.serve_metrics(settings.metrics_port)
     server = create_server(settings)
     await server.start()
+    if settings.metrics_port:  # /metrics plus the HTTP probes
+        await server.serve_probes(settings.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from backbone import metrics
 from backbone.context.v1 import context_pb2 as pb
 from backbone.context.v1 import context_pb2_grpc as pb_grpc
 from backbone.identifiers import Hasher, normalise
@@ -27,7 +28,7 @@ from services.context.kpis import KpiView
 from services.context.ratelimit import FailureLimiter
 from services.context.status import RpcFailure, invalid, rpc, rpc_stream, unavailable
 from services.context.view import AmbiguousIdentifier, ContextView, Entry
-from services.context.watch import watch_updates
+from services.context.watch import WatchSlots, watch_updates
 
 ROLE = {"channel_system": pb.ROLE_CHANNEL_SYSTEM, "agent": pb.ROLE_AGENT,
         "supervisor": pb.ROLE_SUPERVISOR, "auditor": pb.ROLE_AUDITOR}
@@ -72,6 +73,9 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
         self._code_limit = FailureLimiter(
             settings.handoff_code_max_failures, settings.handoff_code_failure_window_s,
             max_principals=settings.handoff_code_limit_principals, clock=clock)
+        self._watch_slots = WatchSlots(settings.grpc_max_watches_per_principal)
+        metrics.CACHE_ENTRIES.labels("timeline_entries").set_function(
+            lambda: len(self._entries._built))
         self.instance = instance
         self._clock = clock
 
@@ -247,12 +251,13 @@ class ContextServicer(KpiRpcs, pb_grpc.CustomerContextServiceServicer):
             raise invalid({"purpose": "say why this context is watched (audited)"})
         lookup = self._lookup(request.lookup, "lookup")
         self._ready()
-        access = Access(principal, "watch", request.purpose, lookup.kind, lookup.audit_hash)
-        async with self._auditor.audited(access):
-            entry = await self._entry(lookup, None, context)
-            access.customer_id = entry.customer_id
-        async for update in watch_updates(self._view, entry, request, self._freshness):
-            yield update
+        with self._watch_slots.hold(principal.name):
+            access = Access(principal, "watch", request.purpose, lookup.kind, lookup.audit_hash)
+            async with self._auditor.audited(access):
+                entry = await self._entry(lookup, None, context)
+                access.customer_id = entry.customer_id
+            async for update in watch_updates(self._view, entry, request, self._freshness):
+                yield update
 
     @rpc("CreateHandoff")
     async def CreateHandoff(self, request: pb.CreateHandoffRequest,

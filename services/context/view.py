@@ -74,6 +74,13 @@ class ContextView:
         self._watchers: dict[str, set[asyncio.Event]] = {}
         self._any_watchers: set[asyncio.Event] = set()
         self.decode_errors = 0
+        # The view holds every customer of the compacted topic (ccb_grpc_view_customers);
+        # waiters are bounded by the open watch streams and concurrent calls.
+        metrics.CACHE_ENTRIES.labels("view_identifiers").set_function(lambda: len(self._index))
+        metrics.CACHE_ENTRIES.labels("view_waiters").set_function(self._waiter_count)
+
+    def _waiter_count(self) -> int:
+        return sum(len(events) for events in self._watchers.values()) + len(self._any_watchers)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

@@ -10,14 +10,56 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import grpc
+
+from backbone import metrics
 from backbone.context.v1 import context_pb2 as pb
 from services.context import mapping
-from services.context.status import invalid
+from services.context.status import invalid, retry_later
 from services.context.view import ContextView, Entry
+
+LIMIT_REASON = "WATCH_LIMIT_REACHED"
+
+
+class WatchSlots:
+    """At most ``per_principal`` open watch streams per principal; event loop only.
+
+    A watch holds a stream, a view watcher and a coalescing event for as long as the
+    client keeps it open, so one misbehaving caller must not hold them all. Only
+    principals with an open stream are kept, so the map is bounded by the streams.
+    """
+
+    def __init__(self, per_principal: int, *, retry_after_s: float = 5.0):
+        self._max = per_principal
+        self._retry_after_s = retry_after_s
+        self._open: dict[str, int] = {}
+        metrics.GRPC_WATCH_STREAMS.set_function(lambda: sum(self._open.values()))
+
+    def open_for(self, principal: str) -> int:
+        return self._open.get(principal, 0)
+
+    @contextlib.contextmanager
+    def hold(self, principal: str) -> Iterator[None]:
+        """Raises RESOURCE_EXHAUSTED (with RetryInfo) when the principal has no slot left."""
+        held = self._open.get(principal, 0)
+        if held >= self._max:
+            raise retry_later(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              f"{self._max} watch streams already open for this principal; "
+                              "close one or try again later", self._retry_after_s, LIMIT_REASON)
+        self._open[principal] = held + 1
+        try:
+            yield
+        finally:
+            left = self._open.get(principal, 1) - 1
+            if left > 0:
+                self._open[principal] = left
+            else:
+                self._open.pop(principal, None)
 
 
 def encode_token(entry: Entry) -> str:

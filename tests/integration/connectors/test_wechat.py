@@ -160,7 +160,12 @@ async def test_pushes_are_mapped_and_retries_stored_once(callback, account, mode
 
     stored = read_topic(settings, "interactions", idle_s=1.5)
     assert len(stored) == len(pushes)  # the retry was not published again
-    assert [e["event_type"] for e in sorted(stored, key=lambda e: e["occurred_at"])] == [
+    # In WeChat's order (CreateTime): an unsubscribe's occurred_at is the server's receive
+    # time (the erasure clock), WeChat's CreateTime is kept in attributes.created_at.
+    def created(e: dict) -> int:
+        return int(e["attributes"].get("created_at") or e["occurred_at"])
+
+    assert [e["event_type"] for e in sorted(stored, key=created)] == [
         "wechat.subscribe", "wechat.message", "wechat.event", "wechat.kf_create_session",
         "wechat.kf_switch_session", "wechat.kf_close_session", "wechat.unsubscribe"]
     message = next(e for e in stored if e["event_type"] == "wechat.message")

@@ -9,7 +9,9 @@ import pytest
 from backbone.errors import ValidationError
 from connectors.ami import action, parse_frame
 from connectors.base import Pipeline
-from connectors.calls import CallMapper
+from connectors.calls import ABANDON_GRACE_S, CallMapper
+from connectors.phone import PhoneConnector
+from tests.unit.connectors.conftest import RecordingPublisher
 
 C = {"Uniqueid": "1.1", "Linkedid": "1.1", "CallerIDNum": "13912345678"}
 
@@ -107,3 +109,48 @@ def test_events_without_ids_are_refused(mapper):
 
 def test_unmapped_events_are_ignored(mapper):
     assert mapper.map({"Event": "RTCPSent", **C}) == []
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_held_abandon_survives_an_invalid_next_frame(unit_settings):
+    clock = Clock()
+    mapper = CallMapper(Pipeline(unit_settings, "test"), clock=clock)
+    assert mapper.map({"Event": "QueueCallerAbandon", **C, "Queue": "q", "HoldTime": "7"}) == []
+    clock.now += ABANDON_GRACE_S + 1
+    with pytest.raises(ValidationError):  # no Uniqueid: this frame is refused ...
+        mapper.map({"Event": "AgentConnect", "MemberName": "A"})
+    [abandon] = mapper.expire()  # ... and the abandon held back is still there
+    assert abandon.event_type == "call.abandoned" and abandon.payload.wait_s == 7
+    assert mapper.expire() == []  # emitted once
+
+
+def test_abandon_with_a_refused_timestamp_is_refused_when_it_arrives(mapper):
+    with pytest.raises(ValidationError):
+        mapper.map({"Event": "QueueCallerAbandon", **C, "Queue": "q", "Timestamp": "1.0"})
+    assert mapper.expire(now=10**12) == []
+
+
+async def test_phone_connector_publishes_expired_abandons_before_a_refused_frame(
+        unit_settings):
+    kafka = RecordingPublisher()
+    pipeline = Pipeline(unit_settings, "phone", publisher=kafka)  # type: ignore[arg-type]
+    kafka.pipeline = pipeline
+    phone = PhoneConnector(unit_settings, pipeline=pipeline)
+    clock = Clock()
+    phone.mapper = CallMapper(pipeline, clock=clock)
+    await phone.handle({"Event": "QueueCallerAbandon", **C, "Queue": "q", "HoldTime": "9"})
+    assert kafka.events() == []  # held back: it may still turn out to be a queue timeout
+    clock.now += ABANDON_GRACE_S + 1
+    await phone.handle({"Event": "AgentConnect", "MemberName": "A"})  # invalid: no Uniqueid
+    await phone.drain()
+    [abandon] = kafka.events()
+    assert abandon["event_type"] == "call.abandoned" and abandon["interaction_id"] == "call:1.1"
+    [dead] = kafka.dead_letters()
+    assert dead["reason"] == "missing_field"

@@ -1,0 +1,1 @@
+"""Fault-injection suite (``deploy/bin/faults``): each test breaks one private process."""
