@@ -9,6 +9,8 @@ from typing import Any
 
 import grpc
 from confluent_kafka import Producer
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from backbone.context.v1 import context_pb2 as pb
 from backbone.context.v1 import context_pb2_grpc as pb_grpc
@@ -133,3 +135,17 @@ def read_topic(settings: Settings, logical: str, *, expect: int, timeout_s: floa
     finally:
         consumer.close()
     return out
+
+
+def error_details(err: grpc.aio.AioRpcError) -> tuple[str, float]:
+    """(ErrorInfo.reason or "", RetryInfo delay in seconds or -1) of a failed call."""
+    status = rpc_status.from_call(err)
+    assert status is not None, "no google.rpc.Status details"
+    reason, delay = "", -1.0
+    for detail in status.details:
+        info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            reason = info.reason
+        elif detail.Unpack(retry):
+            delay = retry.retry_delay.ToMilliseconds() / 1000
+    return reason, delay

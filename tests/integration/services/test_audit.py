@@ -7,8 +7,6 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from backbone.context.v1 import context_pb2 as pb
 from backbone.identifiers import Hasher
@@ -19,6 +17,7 @@ from tests.integration.services.support import (
     SnapshotWriter,
     auth,
     by_id,
+    error_details,
     read_topic,
     snapshot,
     stub,
@@ -34,18 +33,6 @@ def _by_phone(number: str) -> pb.GetCustomerContextRequest:
         purpose="inbound_call")
 
 
-def _details(err: grpc.aio.AioRpcError) -> tuple[str, float]:
-    """(ErrorInfo.reason, RetryInfo delay in seconds) of a failed call."""
-    status = rpc_status.from_call(err)
-    assert status is not None
-    reason, delay = "", -1.0
-    for detail in status.details:
-        info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
-        if detail.Unpack(info):
-            reason = info.reason
-        elif detail.Unpack(retry):
-            delay = retry.retry_delay.ToMilliseconds() / 1000
-    return reason, delay
 
 
 async def test_not_found_and_ambiguous_lookups_leave_audit_records(
@@ -69,7 +56,7 @@ async def test_not_found_and_ambiguous_lookups_leave_audit_records(
             await api.GetCustomerContext(_by_phone(f"+86 {SHARED_PHONE}"),
                                          metadata=auth("agent"), timeout=5)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert _details(err.value)[0] == "AMBIGUOUS_IDENTIFIER"
+        assert error_details(err.value)[0] == "AMBIGUOUS_IDENTIFIER"
 
     # one principal, one partition: the records are in call order
     raw = read_topic(server.settings, "audit", expect=4)
@@ -124,7 +111,7 @@ async def test_a_read_whose_audit_record_is_not_acknowledged_fails_unavailable(
                     await call
                 # no data, and not even whether the customer exists
                 assert err.value.code() == grpc.StatusCode.UNAVAILABLE, name
-                reason, delay = _details(err.value)
+                reason, delay = error_details(err.value)
                 assert (reason, delay) == ("AUDIT_UNAVAILABLE", 1.0), name
     finally:
         await dead.stop(timeout_s=0.1)

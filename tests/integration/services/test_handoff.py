@@ -8,8 +8,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from backbone import vocabulary
 from backbone.context.v1 import context_pb2 as pb
@@ -23,21 +21,12 @@ from tests.integration.services.support import (
     SnapshotWriter,
     auth,
     by_id,
+    error_details,
     read_topic,
     snapshot,
     stub,
 )
 from tests.integration.stream_processors.harness import WorkerProcess, read_all
-
-
-def reason_of(err: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.reason
-    raise AssertionError("no ErrorInfo")
 
 
 async def _ready_customer(api, writer: SnapshotWriter, cid: str) -> None:
@@ -77,7 +66,7 @@ async def test_phone_to_app_handoff_is_redeemed_once(server: ContextServer,
             await api.AcceptHandoff(pb.AcceptHandoffRequest(
                 token=created.token, channel=pb.CHANNEL_APP), metadata=auth("agent"), timeout=10)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert reason_of(err.value) == "HANDOFF_ALREADY_ACCEPTED"
+        assert error_details(err.value)[0] == "HANDOFF_ALREADY_ACCEPTED"
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await api.AcceptHandoff(pb.AcceptHandoffRequest(
                 token="not-a-token", channel=pb.CHANNEL_APP), metadata=auth("agent"), timeout=10)
@@ -115,7 +104,7 @@ async def test_concurrent_redeems_have_exactly_one_winner(server: ContextServer,
         wins = [r for r in results if isinstance(r, pb.AcceptHandoffResponse)]
         losses = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
         assert len(wins) == 1 and len(losses) == 4
-        assert {reason_of(e) for e in losses} == {"HANDOFF_ALREADY_ACCEPTED"}
+        assert {error_details(e)[0] for e in losses} == {"HANDOFF_ALREADY_ACCEPTED"}
 
 
 async def test_expired_cancelled_and_wrong_channel(server: ContextServer, writer: SnapshotWriter,
@@ -129,7 +118,7 @@ async def test_expired_cancelled_and_wrong_channel(server: ContextServer, writer
             await api.AcceptHandoff(pb.AcceptHandoffRequest(
                 token=wrong.token, channel=pb.CHANNEL_WECHAT), metadata=auth("agent"), timeout=10)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert reason_of(err.value) == "HANDOFF_WRONG_CHANNEL"
+        assert error_details(err.value)[0] == "HANDOFF_WRONG_CHANNEL"
 
         cancelled = await api.CreateHandoff(_create("cust-h3"), metadata=auth("agent"), timeout=10)
         done = await api.CancelHandoff(pb.CancelHandoffRequest(
@@ -139,7 +128,7 @@ async def test_expired_cancelled_and_wrong_channel(server: ContextServer, writer
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await api.AcceptHandoff(pb.AcceptHandoffRequest(
                 token=cancelled.token, channel=pb.CHANNEL_APP), metadata=auth("agent"), timeout=10)
-        assert reason_of(err.value) == "HANDOFF_CANCELLED"
+        assert error_details(err.value)[0] == "HANDOFF_CANCELLED"
 
         short = await api.CreateHandoff(_create("cust-h3", ttl=60), metadata=auth("agent"),
                                         timeout=10)
@@ -148,7 +137,7 @@ async def test_expired_cancelled_and_wrong_channel(server: ContextServer, writer
             await api.AcceptHandoff(pb.AcceptHandoffRequest(
                 token=short.token, channel=pb.CHANNEL_APP), metadata=auth("agent"), timeout=10)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert reason_of(err.value) == "HANDOFF_EXPIRED"
+        assert error_details(err.value)[0] == "HANDOFF_EXPIRED"
         # the creating instance publishes handoff.expired for it
         for _ in range(200):
             if server.book.get(short.handoff.handoff_id).status == "expired":  # type: ignore[union-attr]
@@ -177,14 +166,6 @@ async def test_created_event_id_is_a_read_your_writes_watermark(server: ContextS
         assert (await call).context.freshness.version == 2
 
 
-def _retry_delay_s(err: grpc.aio.AioRpcError) -> float:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        retry = error_details_pb2.RetryInfo()
-        if detail.Unpack(retry):
-            return retry.retry_delay.ToMilliseconds() / 1000
-    raise AssertionError("no RetryInfo")
 
 
 async def test_guessing_codes_is_limited_per_principal_and_audited(
@@ -210,8 +191,8 @@ async def test_guessing_codes_is_limited_per_principal_and_audited(
                 short_code=created.short_code, channel=pb.CHANNEL_APP),
                 metadata=auth("channel_system"), timeout=10)
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert reason_of(err.value) == "HANDOFF_CODE_RATE_LIMITED"
-        assert 1.0 <= _retry_delay_s(err.value) <= window
+        assert error_details(err.value)[0] == "HANDOFF_CODE_RATE_LIMITED"
+        assert 1.0 <= error_details(err.value)[1] <= window
         # another principal is not affected, and the handoff was not consumed
         accepted = await api.AcceptHandoff(pb.AcceptHandoffRequest(
             short_code=created.short_code, channel=pb.CHANNEL_APP),

@@ -7,8 +7,6 @@ import asyncio
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from backbone.context.v1 import context_pb2 as pb
 from backbone.settings import Settings
@@ -18,23 +16,10 @@ from tests.integration.services.support import (
     SnapshotWriter,
     auth,
     by_id,
+    error_details,
     snapshot,
     stub,
 )
-
-
-def _details(err: grpc.aio.AioRpcError) -> tuple[str, float]:
-    """(ErrorInfo.reason, RetryInfo delay in seconds) of a failed call."""
-    status = rpc_status.from_call(err)
-    assert status is not None
-    reason, delay = "", -1.0
-    for detail in status.details:
-        info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
-        if detail.Unpack(info):
-            reason = info.reason
-        elif detail.Unpack(retry):
-            delay = retry.retry_delay.ToMilliseconds() / 1000
-    return reason, delay
 
 
 def _watch(cid: str) -> pb.WatchCustomerContextRequest:
@@ -59,7 +44,7 @@ async def test_watches_beyond_the_per_principal_limit_are_resource_exhausted(
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await asyncio.wait_for(extra.read(), 10)
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        reason, delay = _details(err.value)
+        reason, delay = error_details(err.value)
         assert reason == "WATCH_LIMIT_REACHED" and delay > 0
         # another principal has its own slots
         other = api.WatchCustomerContext(_watch("cust-l"), metadata=auth("channel_system"),
@@ -133,7 +118,7 @@ async def test_closed_handoff_leaves_the_book_after_its_retention(
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await api.AcceptHandoff(pb.AcceptHandoffRequest(
                 token=created.token, channel=pb.CHANNEL_APP), metadata=auth("agent"), timeout=10)
-        assert _details(err.value)[0] == "HANDOFF_ALREADY_ACCEPTED"
+        assert error_details(err.value)[0] == "HANDOFF_ALREADY_ACCEPTED"
         clock.advance(31)
         for _ in range(100):
             if server.book.get(hid) is None:

@@ -7,14 +7,19 @@ import asyncio
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 from backbone.context.v1 import context_pb2 as pb
 from backbone.settings import Settings
 from tests.integration.services.conftest import ServerFactory
-from tests.integration.services.support import SnapshotWriter, auth, by_id, snapshot, stub
+from tests.integration.services.support import (
+    SnapshotWriter,
+    auth,
+    by_id,
+    error_details,
+    snapshot,
+    stub,
+)
 
 N_CUSTOMERS = 300
 
@@ -24,14 +29,6 @@ def _get(cid: str, min_version: int = 0) -> pb.GetCustomerContextRequest:
                                         min_freshness=pb.Watermark(min_version=min_version))
 
 
-def _retry_delay(err: grpc.aio.AioRpcError) -> float:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        info = error_details_pb2.RetryInfo()
-        if detail.Unpack(info):
-            return info.retry_delay.ToMilliseconds() / 1000
-    raise AssertionError("UNAVAILABLE without RetryInfo")
 
 
 async def test_two_instances_agree_share_handoffs_and_a_late_one_never_answers_wrong(
@@ -96,7 +93,7 @@ async def test_two_instances_agree_share_handoffs_and_a_late_one_never_answers_w
                                                         timeout=5)
             except grpc.aio.AioRpcError as err:
                 assert err.code() == grpc.StatusCode.UNAVAILABLE, err
-                assert _retry_delay(err) > 0
+                assert error_details(err)[1] > 0
                 outcomes.append("unavailable")
                 await asyncio.sleep(0.01)
                 continue
@@ -115,7 +112,7 @@ async def test_without_kafka_an_instance_is_not_serving_and_says_unavailable(
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await api.GetCustomerContext(_get("c0"), metadata=auth("agent"), timeout=5)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert _retry_delay(err.value) == 1.0
+        assert error_details(err.value)[1] == 1.0
         health = await health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=""), timeout=5)
         assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
