@@ -20,8 +20,6 @@ from typing import Any
 from backbone import vocabulary as v
 from stream_processors import entries as ent
 
-SHORT_ABANDON_S = ent.SHORT_ABANDON_S
-
 # Outcome precedence: a later stage of a contact wins whatever order events arrive in.
 _RANK = {"open": 0, "queued": 1, "abandoned": 2, "timed_out": 2, "answered": 3,
          "transferred": 4, "completed": 5}
@@ -76,9 +74,6 @@ def find_session(contacts: dict[str, dict[str, Any]], iid: str, start: int, end:
             if best is None or (c["start"] <= start and cand > best):
                 best = cand
     return best[1] if best else None
-
-
-scope_of = ent.scope_of
 
 
 def update(contact: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:

@@ -19,10 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from backbone.business_time import DAY_MS, MINUTE_MS
 from stream_processors.entries import handle_s
 
-MINUTE_MS = 60_000
-DAY_MS = 86_400_000
 WINDOWS: dict[str, int] = {"1m": 1, "15m": 15, "1h": 60}
 
 Facts = dict[str, dict[str, float]]  # "channel|scope|kind|minute" -> counter -> value
