@@ -189,13 +189,14 @@ async def ami(settings: Settings, n: int) -> tuple[float, float]:
         await server.stop()
 
 
-def python_cost(settings: Settings, n: int = 20_000) -> float:
+async def python_cost(settings: Settings, n: int = 20_000) -> float:
     """µs per event of validate + map + de-identify + Avro-serialize, no Kafka."""
     from backbone.models import Channel
     from connectors.base import Pipeline
     from connectors.segment import SegmentMapper
 
     pipeline = Pipeline(settings, "bench")
+    assert await pipeline.load_schemas(), "schema registry unreachable"  # ids resolved at start
     mapper = SegmentMapper(pipeline)
     msgs = [{"type": "track", "messageId": f"m{i}", "userId": f"u{i}", "anonymousId": "d",
              "event": "Transfer Failed", "properties": {"error_code": "E", "amount": i}}
@@ -255,7 +256,7 @@ async def _run(settings: Settings, events: int, parts: set[str]) -> None:
         raw = raw_producer(settings, events, 420)
         print(f"raw confluent-kafka producer   {raw:10,.0f} events/s (420-byte values, acks=all)")
     if "python" in parts:
-        py = python_cost(settings)
+        py = await python_cost(settings)
         print(f"python validate+map+serialize  {py:10.1f} µs/event (in-process, no Kafka)")
     if "http" in parts:
         http_rate, http_cpu = await collector(settings, events)
