@@ -185,6 +185,19 @@ class Settings(BaseSettings):
     handoff_retention_s: float = 3600.0
     handoff_book_max: int = 100_000
 
+    # Web front end (services/web/): agent desktop and supervisor wallboard. It holds no
+    # credential of its own: every call forwards the user's bearer token to the context
+    # service, which enforces roles and masking and audits every read.
+    web_host: str = "127.0.0.1"
+    web_port: int = 8093
+    # The context service it calls ("host:port"); empty = grpc_host:grpc_port.
+    web_grpc_target: str = ""
+    # PEM CA bundle: call the context service over TLS (empty = plaintext).
+    web_grpc_tls_ca_file: str | None = None
+    # Wallboard push period, and how many live streams (SSE) one process serves at once.
+    web_refresh_interval_s: float = 1.0
+    web_max_streams: int = 200
+
     # Channel connectors (connectors/). Ports 0 pick a free port (tests).
     connector_host: str = "127.0.0.1"
     collector_port: int = 8088
