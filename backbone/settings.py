@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     worker_producer_linger_s: float = 0.005
     worker_producer_batch_bytes: int = 1_000_000
     worker_commit_interval_s: float = 1.0
+    # /healthz turns 503 (so the orchestrator restarts the worker) when an assigned source
+    # partition has lag and its position has not moved for this long (registry waits and
+    # rebalances excluded): the self-heal for a consumer that stopped fetching.
+    worker_stall_s: float = 120.0
     journey_window_h: float = 72.0
     kpi_publish_interval_s: float = 1.0
     kpi_sl_threshold_s: dict[str, float] = Field(default_factory=lambda: {

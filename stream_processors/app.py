@@ -512,37 +512,40 @@ def create_app(settings: Settings, *, web_port: int | None = None,
 
     @app.task
     async def _follow_erasures() -> None:
-        """The erasure log for every stage; the agents wait until it is complete."""
-        if erased.ready.is_set():
-            return
-        try:
-            await erasures.follow(erased, s.kafka_bootstrap, erasures_t.get_topic_name(),
-                                  credentials_to_aiokafka_auth(app.conf.broker_credentials))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # Fail closed: without the log the agents stay blocked rather than resurrect.
-            log.exception("cannot read the erasure log; processing stays stopped")
-            raise
+        """The erasure log for every stage, followed for as long as the worker runs: the
+        agents wait until it is complete, then erasures other workers write reach this one
+        within a poll (a route decided here for a customer erased elsewhere is dropped)."""
+        await erasures.keep_following(
+            erased, s.kafka_bootstrap, erasures_t.get_topic_name(),
+            credentials_to_aiokafka_auth(app.conf.broker_credentials))
+
+    stall = lag.StallWatch(s.worker_stall_s, paused=lambda: bool(codecs.waiting))
 
     @app.timer(5.0)
     async def _consumer_lag() -> None:
-        if not (app.rebalancing or app.in_recovery):
-            await lag.observe(app, group, sources)
+        if app.rebalancing or app.in_recovery:
+            stall.reset()
+        else:
+            await lag.observe(app, group, sources, stall)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust stubs want a sync receiver
     async def _on_assigned(sender: Any, *_args: Any, **_kwargs: Any) -> None:
         lag.REBALANCES.labels(group).inc()
+        stall.reset()
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    readiness = probes.Readiness(app)
+    readiness = probes.Readiness(app, erased=erased, codecs=codecs)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        """Alive: faust's web server runs on the worker's loop, so answering proves it turns."""
+        """Alive: faust's web server runs on the worker's loop, so answering proves it turns;
+        a consumer stalled on a partition (see ``lag.StallWatch``) is not alive."""
+        if stall.stalled:
+            return web.json({"status": "stalled",
+                             "partitions": [f"{t}:{p}" for t, p in stall.stalled]}, status=503)
         return web.json({"status": "ok"})
 
     @app.page("/readyz")

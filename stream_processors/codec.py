@@ -121,6 +121,7 @@ class Codecs:
         self._settings = settings
         self._events: EventDecoder | None = None
         self._dead: FastAvroEncoder | None = None
+        self.waiting = 0  # messages waiting for the registry now (the worker's /readyz)
 
     @property
     def events(self) -> EventDecoder:
@@ -142,9 +143,13 @@ class Codecs:
         events = self.events
         schema_id = events.schema_id(topic, data)
         if not events.known(schema_id):
-            await _until_registry_answers(
-                f"decoding {topic}", lambda: events._writer(schema_id, topic),  # noqa: SLF001
-                min_backoff_s, max_backoff_s)
+            self.waiting += 1
+            try:
+                await _until_registry_answers(
+                    f"decoding {topic}", lambda: events._writer(schema_id, topic),  # noqa: SLF001
+                    min_backoff_s, max_backoff_s)
+            finally:
+                self.waiting -= 1
         return events.decode(topic, data)
 
     @property
@@ -164,9 +169,13 @@ class Codecs:
                              partition=partition, offset=offset)
         encoder = self.dead
         if encoder.cached_header(dl_topic) is None and not encoder.local:
-            await _until_registry_answers(f"dead letter to {dl_topic}",
-                                          lambda: encoder.header(dl_topic),
-                                          min_backoff_s, max_backoff_s)
+            self.waiting += 1
+            try:
+                await _until_registry_answers(f"dead letter to {dl_topic}",
+                                              lambda: encoder.header(dl_topic),
+                                              min_backoff_s, max_backoff_s)
+            finally:
+                self.waiting -= 1
         return encoder.serialize(dl_topic, record.model_dump())
 
 

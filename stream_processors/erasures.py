@@ -119,3 +119,24 @@ def _apply(erased: ErasureLog, batch: Mapping[Any, list[Any]]) -> None:
                 log.warning("unreadable erasure record at %s:%s", msg.partition, msg.offset)
                 continue
             erased.note(msg.key.decode(), value)
+
+
+async def keep_following(erased: ErasureLog, bootstrap: str, topic: str,
+                         auth: Mapping[str, Any], *, max_backoff_s: float = 10.0) -> None:
+    """:func:`follow` with ``follow_after_load`` until cancelled, reconnecting with backoff.
+
+    Fail closed: while the log was never loaded the agents stay blocked (they wait for
+    ``erased.ready``) rather than resurrect erased data. Once loaded, a lost connection
+    only delays other workers' erasures; re-reading from the beginning is idempotent
+    (:meth:`ErasureLog.note` keeps the latest time) and the log is small."""
+    delay = 0.5
+    while True:
+        try:
+            await follow(erased, bootstrap, topic, auth, follow_after_load=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - any failure: log, back off, read again
+            log.exception("erasure log reader failed (loaded: %s); retrying in %.1f s",
+                          erased.ready.is_set(), delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_backoff_s)

@@ -6,6 +6,7 @@ everything from offset 0. The erased customer and identifiers stay erased."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -119,4 +120,35 @@ def test_replay_from_empty_state_keeps_erased_customer_and_identifier(
     assert [e["event_id"] for e in context[C("C400")]["timeline"]] == \
         ref.EXPECTED_TIMELINES[C("C400")]
     assert set(h.latest(rebuild, "erasures")) >= set(log)
+    assert fresh.alive()
+
+
+def test_running_worker_takes_in_erasures_another_worker_wrote(
+        settings_factory: Callable[..., Settings],
+        worker_factory: Callable[..., h.WorkerProcess]) -> None:
+    """Erasures written while a worker runs (by another worker, whose partitions held the
+    erasure request) reach it: the erasure request's own partition is never given to this
+    worker, so the followed log is the only way it can know."""
+    first = settings_factory(kpi_publish_interval_s=0.5)
+    worker = worker_factory(first, "first")
+    worker.start()
+    for phase in ref.PHASES:
+        h.produce(first, phase)
+        h.wait_idle(first, worker=worker)
+    worker.stop()
+
+    running = settings_factory(kpi_publish_interval_s=0.5)
+    fresh = worker_factory(running, "running")
+    fresh.start()
+    h.wait_idle(running, worker=fresh)  # up, with an empty erasure log
+    _copy(_records(first, "erasures"), running, "erasures")  # "another worker" writes
+    time.sleep(3.0)  # the log is polled every 0.5 s
+    early = {partition_of(ref.E_ERASE["interaction_id"].encode())}
+    _copy([r for r in _records(first, "interactions") if r[0] not in early], running,
+          "interactions")
+    _copy(_records(first, "handoffs"), running, "handoffs")
+    h.wait_idle(running, worker=fresh)
+
+    assert _resurrected(running) == []
+    assert h.latest(running, "customer-context").get(C("C100")) is not None
     assert fresh.alive()

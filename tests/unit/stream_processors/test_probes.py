@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 from stream_processors.probes import Readiness
@@ -50,3 +51,16 @@ async def test_a_crashed_or_unstarted_worker_is_not_ready():
     app = fake_app(Client())
     app.conf.processors_ready = False
     assert await Readiness(app).check() == (False, "starting")
+
+
+async def test_not_ready_until_the_erasure_log_is_loaded_or_while_the_registry_is_awaited():
+    erased = SimpleNamespace(ready=asyncio.Event())
+    codecs = SimpleNamespace(waiting=0)
+    readiness = Readiness(fake_app(Client()), cache_s=0.0, erased=erased, codecs=codecs)
+    assert await readiness.check() == (False, "erasure_log_not_loaded")
+    erased.ready.set()
+    assert await readiness.check() == (True, "ok")
+    codecs.waiting = 1  # a message waits for its writer schema
+    assert await readiness.check() == (False, "schemas_not_ready")
+    codecs.waiting = 0
+    assert await readiness.check() == (True, "ok")
