@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     # partition has lag and its position has not moved for this long (registry waits and
     # rebalances excluded): the self-heal for a consumer that stopped fetching.
     worker_stall_s: float = 120.0
+    # Static group membership (KIP-345): a stable name per worker (the StatefulSet pod
+    # name). A restarted worker with the same name takes its partitions back at once
+    # instead of waiting for the dead member's session timeout and a rebalance.
+    worker_instance_id: str | None = None
+    # Standby replicas of every table (faust ``table_standby_replicas``): a worker keeps a
+    # warm copy of another's partitions, so a failover does not restore from offset 0.
+    worker_standby_replicas: int = 1
     journey_window_h: float = 72.0
     kpi_publish_interval_s: float = 1.0
     kpi_sl_threshold_s: dict[str, float] = Field(default_factory=lambda: {

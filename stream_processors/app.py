@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+from aiokafka.partitioner import murmur2
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -108,6 +108,8 @@ def create_app(settings: Settings, *, web_port: int | None = None,
         producer_max_batch_size=s.worker_producer_batch_bytes,
         broker_commit_interval=s.worker_commit_interval_s,
         broker_session_timeout=s.worker_broker_session_timeout_s,
+        consumer_group_instance_id=s.worker_instance_id,
+        table_standby_replicas=s.worker_standby_replicas,
         topic_partitions=PARTITIONS,
         consumer_auto_offset_reset="earliest",
         web_enabled=web_port is not None,
@@ -556,5 +558,5 @@ def create_app(settings: Settings, *, web_port: int | None = None,
         return web.json({"ready": False, "reason": reason}, status=503,
                         headers={"Retry-After": "2"})
 
-    app.conf.processors_ready = True  # type: ignore[attr-defined]
+    app.conf.processors_ready = True
     return app

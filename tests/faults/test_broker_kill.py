@@ -21,14 +21,16 @@ async def test_broker_killed_and_restarted(private_registry, broker_factory, col
         t0 = time.monotonic()  # the fault is lifted when the restart begins
         await asyncio.to_thread(broker.start)
         boot_s = time.monotonic() - t0
+        # The fault ends when the restarted broker answers: the JVM's own boot (~8-12 s
+        # here) is printed apart, recovery counts from then.
+        ready = t0 + boot_s
         during = traffic.statuses - killed
-        first_ok = await traffic.first_ok_after(t0)
+        first_ok = await traffic.first_ok_after(ready)
         await asyncio.sleep(2.0)
         await traffic.stop()
-        visible = await tail.all_visible(traffic.ack_at, t0)
-        figures = report("broker-kill9", t0, first_ok, visible, traffic.acked, tail.snapshot(),
-                         broker_boot_s=round(boot_s, 2),
-                         first_2xx_after_ready_s=round(first_ok - boot_s, 2), during=dict(during),
+        visible = await tail.all_visible(traffic.ack_at, ready)
+        figures = report("broker-kill9", ready, first_ok, visible, traffic.acked,
+                         tail.snapshot(), broker_boot_s=round(boot_s, 2), during=dict(during),
                          slowest_s=round(traffic.slowest_s, 2),
                          statuses=dict(traffic.statuses))
     assert during.get("503", 0) > 0, f"no 503 while the broker was down: {during}"

@@ -34,8 +34,13 @@ async def _in_context(settings, acked: set[str], timeout_s: float) -> tuple[floa
 async def test_worker_killed_mid_batch(private_registry, broker_factory, collector,
                                        tmp_path: Path) -> None:
     broker = broker_factory(registry=private_registry.url)
-    first = h.WorkerProcess(broker.direct, tmp_path / "w1", tmp_path / "w1.log")
-    second = h.WorkerProcess(broker.direct, tmp_path / "w2", tmp_path / "w2.log")
+    # The restart is the same worker (same static member name, as a StatefulSet pod would
+    # be) on a fresh data directory (its volume lost too): it gets its partitions back at
+    # once instead of waiting out the dead member's session timeout.
+    first = h.WorkerProcess(broker.direct, tmp_path / "w1", tmp_path / "w1.log",
+                            instance_id="worker-0")
+    second = h.WorkerProcess(broker.direct, tmp_path / "w2", tmp_path / "w2.log",
+                             instance_id="worker-0")
     traffic = Traffic(await collector(broker.settings), senders=1, batch=20, users=100_000,
                       pause_s=0.05)
     try:

@@ -64,8 +64,9 @@ def read_all(settings: Settings, topic: str, timeout_s: float = 5.0) -> list[tup
                 if msg.error():
                     continue
                 out.append((msg.key(), msg.value()))
-                if msg.offset() + 1 >= ends[msg.partition()]:
-                    done.add(msg.partition())
+                partition, offset = msg.partition() or 0, msg.offset() or 0
+                if offset + 1 >= ends[partition]:
+                    done.add(partition)
         return out
     finally:
         consumer.close()
@@ -107,8 +108,10 @@ def worker_env(settings: Settings, data_dir: Path) -> dict[str, str]:
 class WorkerProcess:
     """``python -m stream_processors worker`` as a real subprocess."""
 
-    def __init__(self, settings: Settings, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, settings: Settings, data_dir: Path, log_path: Path,
+                 instance_id: str | None = None) -> None:
         self.settings = settings
+        self.instance_id = instance_id  # static group membership (CCB_WORKER_INSTANCE_ID)
         self.data_dir = data_dir
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -118,7 +121,9 @@ class WorkerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stream_processors", "worker", "--loglevel", os.environ.get("CCB_TEST_WORKER_LOGLEVEL", "warning")], cwd=ROOT,
-            env=worker_env(self.settings, self.data_dir), stdout=log, stderr=subprocess.STDOUT)
+            env=worker_env(self.settings, self.data_dir) | (
+                {"CCB_WORKER_INSTANCE_ID": self.instance_id} if self.instance_id else {}),
+            stdout=log, stderr=subprocess.STDOUT)
 
     def kill9(self) -> None:
         assert self.proc is not None
