@@ -1,25 +1,29 @@
 """Benchmark: GetCustomerContext (50-entry timelines) vs a trivial gRPC echo, same run.
 
     .venv/bin/python -m benchmarks.context_service [--rates 250,500,1000] [--server-procs 1]
+        [--customers 2000] [--updates-per-s 0] [--cold]
 
 Loads ``--customers`` snapshots into a fresh topic prefix on the configured Kafka, starts
 ``--server-procs`` context-service processes sharing one port (SO_REUSEPORT) and the same
 number of echo processes, then offers each fixed rate open-loop (latency counted from the
 scheduled send time, so queueing is not hidden) and finally a closed-loop maximum.
-The echo answers with a payload of the same size as a context response.
+The echo answers with a payload of the same size as a context response. With
+``--updates-per-s`` new snapshot versions of random customers are published meanwhile (the
+view churns as in production). At the end every context process prints its garbage
+collections while serving (``gc.callbacks``): count and longest pause per generation.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing as mp
 import os
 import random
 import signal
 import statistics
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -61,36 +65,68 @@ def _load_customers(n: int, events: int) -> None:
 
     from backbone.settings import Settings
     from backbone.topics import by_name
+    from benchmarks.snapshots import snapshot, wire
     from deploy.stack.topics import ensure_topics
-    from tests.integration.services.support import snapshot
 
     settings = Settings()
     ensure_topics(settings, tuple(by_name(n) for n in SERVICE_TOPICS))
     producer = Producer(settings.producer_config())
     for i in range(n):
-        data = snapshot(f"bench-{i}", 1, n_events=events, phone_hash=f"h:k1:bench{i}")
+        data = snapshot(f"bench-{i}", 1, events=events, phone_hash=f"h:k1:bench{i}")
         producer.produce(settings.topic("customer-context"), key=f"bench-{i}".encode(),
-                         value=json.dumps(data).encode())
+                         value=wire(data))
         producer.poll(0)
     producer.flush(30)
 
 
-def _context_server(port: int, ready: Any) -> None:
+def _publish_updates(customers: int, events: int, rate: float, stop: threading.Event) -> int:
+    """New versions of random customers at ``rate`` per second until stopped."""
+    from confluent_kafka import Producer
+
+    from backbone.settings import Settings
+    from benchmarks.snapshots import snapshot, wire
+
+    settings = Settings()
+    producer = Producer(settings.producer_config(**{"linger.ms": 20}))
+    versions = [1] * customers
+    sent, started = 0, time.monotonic()
+    while not stop.is_set():
+        i = random.randrange(customers)  # noqa: S311
+        versions[i] += 1
+        data = snapshot(f"bench-{i}", versions[i], events=events, phone_hash=f"h:k1:bench{i}")
+        producer.produce(settings.topic("customer-context"), key=f"bench-{i}".encode(),
+                         value=wire(data))
+        producer.poll(0)
+        sent += 1
+        delay = started + sent / rate - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+    producer.flush(10)
+    return sent
+
+
+def _context_server(port: int, ready: Any, gc_out: Any) -> None:
     import logging
 
     from backbone.settings import Settings
+    from services.context.heap import PauseMeter
     from services.context.server import ContextServer
 
     logging.basicConfig(level=logging.WARNING)
 
     async def main() -> None:
-        server = ContextServer(Settings(), port=port, instance=f"bench-{os.getpid()}")
+        server = ContextServer(Settings(), port=port, instance=f"bench-{os.getpid()}",
+                               manage_gc=True)
         await server.start()
-        await server.wait_ready(60)
+        await server.wait_ready(120)
+        await asyncio.sleep(0.5)  # the view is frozen for the collector once loaded
+        meter = PauseMeter().install()  # collections while serving, not while loading
         ready.put(os.getpid())
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
+        meter.remove()
+        gc_out.put((os.getpid(), len(server.view), meter.summary()))
         await server.stop(1.0)
 
     asyncio.run(main())
@@ -222,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=50)
     parser.add_argument("--server-procs", type=int, default=1)
     parser.add_argument("--client-procs", type=int, default=1)
+    parser.add_argument("--updates-per-s", type=float, default=0.0,
+                        help="publish new snapshot versions meanwhile (view churn)")
     parser.add_argument("--cold", action="store_true",
                         help="do not pre-read every customer (first reads build the response)")
     args = parser.parse_args(argv)
@@ -235,25 +273,31 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.monotonic() - started:.1f}s (prefix {os.environ['CCB_TOPIC_PREFIX']})")
 
     ctx = mp.get_context("spawn")
-    ready = ctx.Queue()
+    ready, gc_out = ctx.Queue(), ctx.Queue()
     ctx_port, echo_port = free_port(), free_port()
     probe = _probe_size(args.events)
-    servers = [ctx.Process(target=_context_server, args=(ctx_port, ready))
+    servers = [ctx.Process(target=_context_server, args=(ctx_port, ready, gc_out))
                for _ in range(args.server_procs)]
     servers += [ctx.Process(target=_echo_server, args=(echo_port, probe, ready))
                 for _ in range(args.server_procs)]
     for p in servers:
         p.start()
+    stop_updates = threading.Event()
+    updater: threading.Thread | None = None
     try:
         for _ in servers:
-            ready.get(timeout=120)
+            ready.get(timeout=180)
+        if args.updates_per_s > 0:
+            updater = threading.Thread(target=_publish_updates, daemon=True, args=(
+                args.customers, args.events, args.updates_per_s, stop_updates))
+            updater.start()
         ctx_pids = [p.pid for p in servers[:args.server_procs] if p.pid]
         echo_pids = [p.pid for p in servers[args.server_procs:] if p.pid]
         rates = [float(r) for r in args.rates.split(",") if r] + [0.0]
         print(f"{args.server_procs} server process(es) each, {args.client_procs} client "
               f"process(es), {os.cpu_count()} CPUs, response ~{probe} bytes, "
               f"{'cold' if args.cold else 'warm'} view cache, "
-              f"{args.duration:.0f}s per point")
+              f"{args.updates_per_s:.0f} snapshot updates/s, {args.duration:.0f}s per point")
         print(f"{'offered':>8} | {'context qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} "
               f"{'cpu us':>7} | {'echo qps':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} | "
               f"{'p99 ratio':>9}")
@@ -271,13 +315,29 @@ def main(argv: list[str] | None = None) -> int:
                   f"{c.errors:>4} {c.cpu_us:>7.0f} | {e.qps:>8.0f} {e.p50_ms:>7.2f} "
                   f"{e.p99_ms:>7.2f} {e.cpu_us:>7.0f} | {ratio:>9.2f}", flush=True)
     finally:
+        stop_updates.set()
+        if updater is not None:
+            updater.join(15)
         for p in servers:
             if p.pid is not None:
                 os.kill(p.pid, signal.SIGTERM)
+        _print_gc(gc_out, args.server_procs)
         for p in servers:
             p.join(10)
         _delete_topics()
     return 0
+
+
+def _print_gc(gc_out: Any, procs: int) -> None:
+    for _ in range(procs):
+        try:
+            pid, customers, summary = gc_out.get(timeout=15)
+        except Exception:  # noqa: BLE001 - a crashed server reports nothing
+            print("gc: a context process did not report")
+            continue
+        gens = ", ".join(f"gen{g} {n} x, max {wall:.1f} ms wall / {cpu:.1f} ms cpu"
+                         for g, (n, wall, cpu) in summary.items())
+        print(f"gc while serving (pid {pid}, {customers} customers in the view): {gens}")
 
 
 def _delete_topics() -> None:
@@ -291,14 +351,15 @@ def _delete_topics() -> None:
 def _probe_size(events: int) -> int:
     """Size of a serialized context response for one benchmark customer."""
     from backbone.context.v1 import context_pb2 as pb
-    from services.context import mapping
+    from benchmarks.snapshots import snapshot, wire
+    from services.context import responses
     from services.context.view import Entry
-    from tests.integration.services.support import snapshot
 
-    entry = Entry.from_snapshot("bench-0", snapshot("bench-0", 1, n_events=events))
-    ctx = mapping.customer_context(entry, unmask=False, timeline=entry.data["timeline"][:50],
-                                   fresh=pb.Freshness(), handoffs=[])
-    return len(pb.GetCustomerContextResponse(context=ctx).SerializeToString())
+    entry = Entry.parse("bench-0", wire(snapshot("bench-0", 1, events=events)))
+    prefix, token = responses.cached_context(entry, False, pb.TimelineQuery(page_size=50))
+    fresh = responses.freshness(entry, caught_up=True, lag=0, served_by="bench-0")
+    return len(responses.answer(prefix, fresh=fresh, handoffs=[], token=token,
+                                role=pb.ROLE_AGENT))
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ async def offer(args: argparse.Namespace, collector: int, grpc_port: int) -> Non
             probes.append(asyncio.create_task(probe(str(batch[sample]["userId"]), ids[sample], acked)))
 
         while time.perf_counter() - t0 < args.seconds:
-            batch = [{"type": "track", "event": "Balance Viewed", "messageId": f"m-{args.run}-{n + i}",
+            batch: list[dict[str, object]] = [{"type": "track", "event": "Balance Viewed", "messageId": f"m-{args.run}-{n + i}",
                       "userId": f"u{(n + i) % customers}"} for i in range(batch_size)]
             sends.append(asyncio.create_task(send(batch, n % batch_size)))
             n += batch_size

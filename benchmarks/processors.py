@@ -17,8 +17,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer
 
 from backbone.serde import registry_client
 from backbone.settings import Settings
@@ -93,7 +94,7 @@ def main() -> int:
     args = parser.parse_args()
     evs = workload(args.customers, args.events_per_customer, seed=3)
     work = Path(tempfile.mkdtemp(prefix="ccb-bench-"))
-    results = {}
+    results: dict[str | int, Any] = {}
     prefixes: list[str] = []
     try:
         for workers in (1, 2):

@@ -80,7 +80,7 @@ async def follow(erased: ErasureLog, bootstrap: str, topic: str, auth: Mapping[s
                  follow_after_load: bool = False) -> None:
     """Read ``topic`` from the beginning to its end offsets and set ``erased.ready``;
     with ``follow_after_load`` keep reading until cancelled."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",

@@ -1,5 +1,6 @@
 """The customer-context snapshot published to ``customer-context`` (the contract the gRPC
-service reads), plus journeys derived from contacts.
+service reads: backbone/snapshot.py, schemas/json/customer_context/v1.json), plus journeys
+derived from contacts.
 
 Journeys are derived, not stored: a pure function of the contacts, so merges, late events
 and replays can never leave a journey out of step with the contacts it summarises.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backbone.snapshot import SCHEMA_VERSION
 from stream_processors import contacts as contact_rules
 from stream_processors.customer import DAY_MS, LAST_IDS
 
@@ -87,11 +89,13 @@ def journeys(state: dict[str, Any], window_ms: int) -> list[dict[str, Any]]:
 
 def build(customer_id: str, state: dict[str, Any], *, updated_at: int,
           journey_window_ms: int) -> dict[str, Any]:
-    """The JSON snapshot for ``customer-context``; field names are the published contract."""
+    """The JSON snapshot for ``customer-context``, as backbone.snapshot.CustomerContext
+    defines it (tests/unit/test_snapshot_contract.py validates what this builds)."""
     now = state.get("now", 0)
     cs = state.get("contacts", {})
     prof = dict(state.get("profile") or {"first_seen": None, "last_seen": None, "channels": []})
     return {
+        "schema_version": SCHEMA_VERSION,
         "customer_id": customer_id,
         "version": state["v"],
         "updated_at": updated_at,

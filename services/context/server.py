@@ -23,11 +23,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from backbone.context.v1 import context_pb2, context_pb2_grpc
+from backbone.context.v1 import context_pb2
 from backbone.errors import ConfigurationError
 from backbone.kafka import AsyncPublisher
 from backbone.serde import INTERACTION_EVENT, AvroSerde, registry_client
 from backbone.settings import Settings, get_settings
+from services.context import heap, responses
 from services.context.audit import Auditor
 from services.context.feed import Source, TopicFeed
 from services.context.handoff import HandoffBook, HandoffDesk
@@ -55,8 +56,11 @@ class ContextServer:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
                  instance: str | None = None, port: int | None = None,
-                 expiry_interval_s: float = 0.5):
+                 expiry_interval_s: float = 0.5, manage_gc: bool = False):
+        """``manage_gc``: tune the process's garbage collector and freeze the loaded view
+        (services/context/heap.py); for a process that runs only this service."""
         self.settings = settings
+        self._manage_gc = manage_gc
         self.instance = instance or settings.grpc_instance_id or \
             f"{socket.gethostname()}-{os.getpid()}"
         self._requested_port = settings.grpc_port if port is None else port
@@ -100,6 +104,8 @@ class ContextServer:
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> int:
         credentials = server_credentials(self.settings)  # refuses a bad transport before I/O
+        if self._manage_gc:
+            heap.tune()
         self._draining = False
         self._serving = False
         loop = asyncio.get_running_loop()
@@ -110,7 +116,7 @@ class ContextServer:
         await self.feed.start()
         server = grpc.aio.server(options=server_options(self.settings),
                                  maximum_concurrent_rpcs=self.settings.grpc_max_concurrent_rpcs)
-        context_pb2_grpc.add_CustomerContextServiceServicer_to_server(self.servicer, server)
+        responses.add_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -125,6 +131,8 @@ class ContextServer:
         self._server = server
         self._tasks = [asyncio.create_task(self._watch_readiness(), name="readiness"),
                        asyncio.create_task(self._expire_loop(), name="handoff-expiry")]
+        if self._manage_gc:
+            self._tasks.append(asyncio.create_task(self._freeze_when_loaded(), name="gc-freeze"))
         log.info("context service %s listening on %s:%s", self.instance,
                  self.settings.grpc_host, self.port)
         return self.port
@@ -226,6 +234,14 @@ class ContextServer:
         return web.json_response({"ready": False, "reason": reason}, status=503,
                                  headers={"Retry-After": "2"})
 
+    async def _freeze_when_loaded(self) -> None:
+        """Once the view has caught up, what start-up loaded is frozen for the collector."""
+        while not await self.feed.wait_caught_up(3600.0):
+            pass
+        frozen = heap.freeze()
+        log.info("context service %s: view loaded, %d objects frozen for the collector",
+                 self.instance, frozen)
+
     async def _expire_loop(self) -> None:
         while True:
             await asyncio.sleep(self._expiry_interval_s)
@@ -316,7 +332,7 @@ def create_server(settings: Settings | None = None, **kwargs: object) -> Context
 async def serve(settings: Settings | None = None) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully."""
     settings = settings or get_settings()
-    server = create_server(settings)
+    server = create_server(settings, manage_gc=True)
     await server.start()
     if settings.metrics_port:  # /metrics plus the HTTP probes
         await server.serve_probes(settings.metrics_port)

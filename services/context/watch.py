@@ -13,11 +13,11 @@ import binascii
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import grpc
 
 from backbone import metrics
+from backbone import snapshot as contract
 from backbone.context.v1 import context_pb2 as pb
 from services.context import mapping
 from services.context.status import invalid, retry_later
@@ -62,9 +62,9 @@ class WatchSlots:
                 self._open.pop(principal, None)
 
 
-def encode_token(entry: Entry) -> str:
-    last = entry.data.get("last_event_ids") or [""]
-    raw = json.dumps({"c": entry.customer_id, "v": entry.version, "e": str(last[-1])})
+def encode_token(entry: Entry, snap: contract.CustomerContext | None = None) -> str:
+    last = (snap or entry.snapshot()).last_event_ids or [""]
+    raw = json.dumps({"c": entry.customer_id, "v": entry.version, "e": last[-1]})
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
@@ -79,9 +79,9 @@ def decode_token(token: str, customer_id: str) -> tuple[int, str]:
     return version, last
 
 
-def _applied_after(entry: Entry, last_id: str) -> list[str] | None:
+def _applied_after(snap: contract.CustomerContext, last_id: str) -> list[str] | None:
     """Event ids applied after ``last_id``, oldest first; None when it left the window."""
-    order = [str(e) for e in entry.data.get("last_event_ids") or ()]
+    order = snap.last_event_ids
     if not last_id or last_id not in order:
         return None
     return order[order.index(last_id) + 1:]
@@ -92,33 +92,32 @@ class _Differ:
         self._channels = channels
         self._fresh = fresh
 
-    def _entries(self, entry: Entry, ids: list[str]) -> list[pb.TimelineEntry]:
-        by_id = {str(t.get("event_id")): t for t in entry.data.get("timeline") or ()}
+    def _entries(self, snap: contract.CustomerContext, ids: list[str]) -> list[pb.TimelineEntry]:
+        by_id = {t.event_id: t for t in snap.timeline}
         picked = [by_id[i] for i in ids if i in by_id]
         return [mapping.timeline_entry(t) for t in picked
-                if not self._channels or str(t.get("channel") or "").upper() in self._channels]
+                if not self._channels or t.channel in self._channels]
 
-    def snapshot(self, entry: Entry) -> pb.ContextUpdate:
-        timeline = list(reversed(entry.data.get("timeline") or ()))  # oldest first
-        ids = [str(t.get("event_id")) for t in timeline]
-        journeys = [mapping.journey(j) for j in entry.data.get("journeys") or ()
-                    if mapping.is_open_journey(j)]
+    def snapshot(self, entry: Entry, snap: contract.CustomerContext | None = None
+                 ) -> pb.ContextUpdate:
+        snap = snap or entry.snapshot()
+        ids = [t.event_id for t in reversed(snap.timeline)]  # oldest first
+        journeys = [mapping.journey(j) for j in snap.journeys if mapping.is_open_journey(j)]
         return pb.ContextUpdate(customer_id=entry.customer_id,
-                                new_entries=self._entries(entry, ids), changed_journeys=journeys,
+                                new_entries=self._entries(snap, ids), changed_journeys=journeys,
                                 full_snapshot=True, freshness=self._fresh(entry),
-                                resume_token=encode_token(entry))
+                                resume_token=encode_token(entry, snap))
 
     def diff(self, old: Entry | None, new: Entry, last_id: str) -> pb.ContextUpdate:
-        ids = _applied_after(new, last_id)
+        snap = new.snapshot()
+        ids = _applied_after(snap, last_id)
         if ids is None:
-            return self.snapshot(new)
-        before = old.data.get("journeys") or () if old is not None else ()
-        old_journeys: dict[str, Any] = {str(j.get("journey_id")): j for j in before}
-        changed = [mapping.journey(j) for j in new.data.get("journeys") or ()
-                   if old is None or old_journeys.get(str(j.get("journey_id"))) != j]
-        return pb.ContextUpdate(customer_id=new.customer_id, new_entries=self._entries(new, ids),
+            return self.snapshot(new, snap)
+        before = {j.journey_id: j for j in old.snapshot().journeys} if old is not None else {}
+        changed = [mapping.journey(j) for j in snap.journeys if before.get(j.journey_id) != j]
+        return pb.ContextUpdate(customer_id=new.customer_id, new_entries=self._entries(snap, ids),
                                 changed_journeys=changed, freshness=self._fresh(new),
-                                resume_token=encode_token(new))
+                                resume_token=encode_token(new, snap))
 
 
 async def watch_updates(view: ContextView, entry: Entry, request: pb.WatchCustomerContextRequest,
@@ -146,8 +145,8 @@ async def watch_updates(view: ContextView, entry: Entry, request: pb.WatchCustom
                 return
             if latest.version <= previous.version:
                 continue
-            last = previous.data.get("last_event_ids") or [""]
-            yield differ.diff(previous, latest, str(last[-1]))
+            last = previous.snapshot().last_event_ids or [""]
+            yield differ.diff(previous, latest, last[-1])
             previous = latest
     finally:
         view.unwatch(cid, changed)

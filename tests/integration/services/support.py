@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 from backbone.context.v1 import context_pb2 as pb
 from backbone.context.v1 import context_pb2_grpc as pb_grpc
 from backbone.settings import Settings
+from services.context.view import Entry
 
 TOKENS = {"channel_system": "dev-channel-token", "agent": "dev-agent-token",
           "supervisor": "dev-supervisor-token", "auditor": "dev-auditor-token"}
@@ -54,7 +55,8 @@ def snapshot(customer_id: str, version: int, n_events: int = 3, *, prefix: str =
               for i in range(n_events)]
     applied = [e["event_id"] for e in events] + list(extra_ids or [])
     return {
-        "customer_id": customer_id, "version": version, "updated_at": NOW_MS + version,
+        "schema_version": 1, "customer_id": customer_id, "version": version,
+        "updated_at": NOW_MS + version,
         "last_event_ids": applied[-100:],
         "identities": [
             {"type": "PHONE", "value": phone_hash, "masked": "138****1234", "verified": True},
@@ -84,6 +86,11 @@ def snapshot(customer_id: str, version: int, n_events: int = 3, *, prefix: str =
         "counts": {"contacts_7d": 3, "contacts_30d": 5},
         "handoffs": [],
     }
+
+
+def entry(customer_id: str, data: dict[str, Any]) -> Entry:
+    """The view's entry for a snapshot, read as the service reads it from the topic."""
+    return Entry.parse(customer_id, json.dumps(data).encode())
 
 
 class SnapshotWriter:

@@ -91,7 +91,7 @@ async def test_roles_decide_calls_and_masking_and_reads_are_audited(
 async def test_live_kpis_health_and_reflection(server: ContextServer,
                                                writer: SnapshotWriter) -> None:
     writer.put_kpi("PHONE|queue:cards|15m", {
-        "channel": "PHONE", "scope": "queue:cards", "window": "15m", "updated_at": 1_790_000_000_000,
+        "channel": "PHONE", "scope": "queue:cards", "window": "15m", "as_of": 1_790_000_000_000,
         "values": {"service_level": {"value": 0.8, "numerator": 80, "denominator": 100},
                    "asa_s": 14.5}})
     writer.put_kpi("APP|all|1m", {"channel": "APP", "scope": "all", "window": "1m",

@@ -141,8 +141,8 @@ async def test_every_outcome_is_audited_with_a_keyed_hash_of_the_lookup(
         unit_settings: Settings) -> None:
     publisher = _Publisher("ack")
     servicer = _servicer(unit_settings, publisher)
-    answer = await servicer.GetCustomerContext(_by_id("c1"), _Context())  # type: ignore[arg-type]
-    assert answer.context.customer_id == "c1"
+    raw = await servicer.GetCustomerContext(_by_id("c1"), _Context())  # type: ignore[arg-type]
+    assert pb.GetCustomerContextResponse.FromString(raw).context.customer_id == "c1"
     for request, role in ((_by_phone("13900009999"), "agent"), (_by_phone(PHONE), "agent"),
                           (_by_id("c1", unmask=True), "agent")):
         with pytest.raises(_Aborted):

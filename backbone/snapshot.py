@@ -1,0 +1,149 @@
+"""The ``customer-context`` snapshot: the contract between the stream processors, which
+write one per customer (stream_processors/snapshot.py), and the context service, which
+reads them into its view (services/context/view.py).
+
+These models are the definition; ``schemas/json/customer_context/v1.json`` is their JSON
+Schema, checked in for other readers and compared with the models by a test. Times are
+epoch milliseconds. A change a v1 reader cannot read needs ``schema_version`` 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = 1
+SCHEMA_ID = "https://context.backbone.bank/schemas/customer_context/v1.json"
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas/json/customer_context/v1.json"
+
+Channel = Literal["UNKNOWN", "PHONE", "APP", "WEB", "WECHAT", "BRANCH"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Identity(_Part):
+    type: str
+    value: str  # a keyed HMAC for phone, card and ID numbers, never the raw number
+    masked: str | None  # display form (138****1234) when the channel gave one
+    verified: bool
+
+
+class Profile(_Part):
+    first_seen: int | None
+    last_seen: int | None
+    channels: list[Channel]
+
+
+class Actor(_Part):
+    kind: str
+    id: str | None
+
+
+class TimelineEntry(_Part):
+    event_id: str
+    event_type: str
+    channel: Channel
+    occurred_at: int
+    ingested_at: int
+    interaction_id: str
+    journey_id: str | None
+    reason: str | None
+    actor: Actor | None
+    organisation: dict[str, str] | None
+    summary: str
+    attributes: dict[str, str]
+
+
+class Contact(_Part):
+    interaction_id: str
+    channel: Channel
+    started_at: int
+    ended_at: int
+    outcome: str
+
+
+class Journey(_Part):
+    journey_id: str
+    reason: str | None
+    status: str
+    channels: list[Channel]
+    last_channel: Channel
+    tried: list[str]
+    started_at: int
+    updated_at: int
+    handoffs: int
+
+
+class Complaint(_Part):
+    complaint_id: str
+    status: str
+    category: str | None
+    opened_at: int | None
+    due_at: int | None
+
+
+class Survey(_Part):
+    kind: str
+    score: int | None
+    scale_max: int | None
+    at: int
+
+
+class Counts(_Part):
+    contacts_7d: int
+    contacts_30d: int
+
+
+class HandoffRef(_Part):
+    handoff_id: str
+    from_channel: str | None
+    to_channel: str | None
+    status: str
+    at: int
+
+
+class CustomerContext(_Part):
+    """The latest context of one customer (key = customer id; a tombstone = erased)."""
+
+    model_config = ConfigDict(title="CustomerContextSnapshot")
+
+    schema_version: Literal[1]
+    customer_id: str
+    version: int  # grows with every applied event; readers never go back
+    updated_at: int  # when the processor published this snapshot
+    last_event_ids: list[str]  # the last applied event ids, in apply order
+    identities: list[Identity]
+    profile: Profile
+    timeline: list[TimelineEntry]  # newest first
+    contacts: list[Contact]
+    journeys: list[Journey]
+    complaints: list[Complaint]
+    surveys: list[Survey]  # newest first
+    counts: Counts
+    handoffs: list[HandoffRef]
+
+
+def parse(raw: bytes | str) -> CustomerContext:
+    """A snapshot from its JSON; pydantic.ValidationError when it breaks the contract."""
+    return CustomerContext.model_validate_json(raw)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`CustomerContext` as checked in (``SCHEMA_FILE``)."""
+    schema = CustomerContext.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
+            **schema}
+
+
+def write_schema() -> None:
+    """Regenerate ``SCHEMA_FILE`` from the models: ``python -m backbone.snapshot``."""
+    SCHEMA_FILE.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    write_schema()
