@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         Child("context-service", [PY, "-m", "services.context"],
               {"CCB_METRICS_PORT": str(SERVICE_METRICS)}),
         Child("connectors", [PY, "-m", "connectors"], {"CCB_METRICS_PORT": str(CONNECTORS_METRICS)}),
+        Child("web", [PY, "-m", "services.web"]),
     ]
     simulator = Child("simulator", [PY, "-m", "connectors.simulator", "--rate", str(args.rate),
                                     "--seed", str(args.seed), "--duration", str(args.duration),
@@ -119,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
                           worker_ports=[WORKER_METRICS + 10 * i for i in range(args.workers)],
                           service_port=SERVICE_METRICS)
         console.wait_ready(children, timeout_s=120)
+        web = f"http://{settings.web_host}:{settings.web_port}"
+        print(f"web        agent desktop {web}/desktop   supervisor wallboard {web}/wallboard")
+        if settings.env == "dev":
+            print("           sign in with dev-agent-token or dev-supervisor-token (local stack only)")
         simulator.start()
         print(f"== traffic: simulator at {args.rate:g} events/s for "
               f"{'ever' if not args.duration else f'{args.duration:g}s'} (seed {args.seed})")

@@ -1,57 +1,41 @@
-"""The faust application: router, resolver, customer and KPI agents wired to their topics
-and tables. ``create_app(settings)`` builds it without I/O so tests can run it in-process.
+"""The faust application: the stages (``stream_processors.stages``) wired to their topics
+(``topology``), tables, timers and web pages. ``create_app(settings)`` builds it without
+I/O so tests can run it in-process.
 
 Every agent has concurrency 1 and handles one event at a time, so each table write happens
-inside its own event's context (the changelog partition is the event's partition) — the
-``take()`` batch gotcha of BRIEF §9 cannot occur.
+inside its own event's context (the changelog partition is the event's partition): the
+``take()`` batch gotcha of BRIEF §9 cannot occur, and faust #606 (concurrency > 1 commits
+past an in-flight event) neither.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
-from faust.exceptions import ProducerSendError
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from backbone.errors import BackboneError, ConfigurationError, PublishError
-from backbone.metrics import DEAD_LETTERS
+from backbone.errors import ConfigurationError
 from backbone.settings import Settings
 from backbone.topics import PARTITIONS
-from stream_processors import alerts as alert_rules
 from stream_processors import customer as customer_rules
-from stream_processors import (
-    erasures,
-    gauges,
-    kpis,
-    lag,
-    probes,
-    resolver,
-    routing,
-    snapshot,
-    windows,
-)
-from stream_processors import identity as ident
-from stream_processors.codec import Codecs, dumps, loads
-from stream_processors.deliveries import Deliveries, never_ack_on_retry
+from stream_processors import erasures, identity, kpis, lag, probes, web
+from stream_processors.codec import Codecs
+from stream_processors.commit_guard import ProcessorsApp
+from stream_processors.deliveries import never_ack_on_retry
+from stream_processors.outputs import Outputs, Source, send
+from stream_processors.stages.customer import CustomerStage
+from stream_processors.stages.kpis import KpiStage
+from stream_processors.stages.resolver import ResolverStage
+from stream_processors.stages.router import RouterStage
+from stream_processors.topology import Topology, declare, partition_of
 
+__all__ = ["broker_credentials", "create_app", "partition_of"]
 log = logging.getLogger(__name__)
-_NO_CONTEXT = (ident.UNATTRIBUTED_PREFIX, ident.AMBIGUOUS_PREFIX)
 CONTEXT_FLUSH_S = 0.05  # customer snapshots: at most one per customer per interval
-
-
-def partition_of(key: bytes, partitions: int = PARTITIONS) -> int:
-    """Kafka's default (murmur2) partition of a key, as Java, aiokafka and librdkafka's
-    murmur2 partitioners compute it; used to attribute table keys to source partitions."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def kpi_config(settings: Settings) -> kpis.KpiConfig:
@@ -90,15 +74,12 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     return faust.SSLCredentials(context) if context is not None else None
 
 
-def create_app(settings: Settings, *, web_port: int | None = None,
-               erasure_log: erasures.ErasureLog | None = None) -> faust.App:
-    """The processors' faust app; ``web_port=None`` disables faust's web server."""
-    s = settings
-    app = faust.App(
+def _faust_app(s: Settings, web_port: int | None) -> ProcessorsApp:
+    return ProcessorsApp(
         s.topic(s.worker_app_name),
         broker=s.faust_broker(),
         broker_credentials=broker_credentials(s),
-        # changelogs and faust's leader topic; min.insync.replicas: see ``changelog`` below
+        # changelogs and faust's leader topic; min.insync.replicas: see ``topology``
         topic_replication_factor=s.topic_replication,
         store=s.worker_store,
         datadir=s.worker_data_dir,
@@ -118,399 +99,108 @@ def create_app(settings: Settings, *, web_port: int | None = None,
         key_serializer="raw",
         value_serializer="raw",
     )
-    ident.use_customer_id_key(s.customer_id_key.get_secret_value())
-    codecs = Codecs(s)
-    cfg = kpi_config(s)
-    bnd = bounds(s)
-    journey_ms = int(s.journey_window_h * 3_600_000)
 
-    def topic(name: str) -> faust.TopicT:
-        return app.topic(s.topic(name), key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw", partitions=PARTITIONS)
 
-    interactions_t = topic("interactions")
-    handoffs_t = topic("handoffs")
-    identity_cmds_t = topic("identity-commands")
-    customer_cmds_t = topic("customer-commands")
-    partials_t = topic("kpi-partials")
-    context_t = topic("customer-context")
-    identity_events_t = topic("identity-events")
-    erasures_t = topic("erasures")
-    kpis_t = topic("kpis")
-    alerts_t = topic("alerts")
-    dead_t = topic("dead-letters")
+def _source(event: faust.EventT) -> Source:
+    msg = event.message
+    return Source(msg.topic, msg.partition, msg.offset, msg.value)
 
-    # key_type=bytes is what makes faust use the raw codec for keys in the changelog *and*
-    # on recovery (a Schema alone is ignored by recovery, which then fails on every key).
-    # Changelogs get min.insync.replicas like every topic we create; faust's own leader
-    # topic (1 partition, election only) cannot take configs and gets the broker default.
-    changelog = {"min.insync.replicas": str(s.min_insync_replicas())}
-    identities = app.Table("identities", default=None, partitions=PARTITIONS,
-                           key_type=bytes, extra_topic_configs=changelog)
-    customers = app.Table("customers", default=None, partitions=PARTITIONS,
-                          key_type=bytes, extra_topic_configs=changelog)
-    # The KPI stage's view (latest partial per source partition, per channel|scope) is
-    # kept in memory, not in a table: the partials carry whole counters, and every owner
-    # of customer partitions re-sends all of its scopes after each rebalance/recovery
-    # (``_rebuild_counters`` marks them dirty), so the view is rebuilt from the log. As a
-    # table it cost a changelog write of every scope's full view per partial (~100 KB).
-    kpi_view: dict[bytes, dict[str, Any]] = {}
-    # Interaction memory of the router (routing.remember), keyed by interaction id like
-    # its source topic; entries expire MEMORY_TTL_MS of event time after their last change.
-    interactions = app.Table("interactions", default=None, partitions=PARTITIONS,
-                             key_type=bytes, extra_topic_configs=changelog)
-    memory_fifo: dict[int, deque[tuple[int, bytes]]] = {}
-    # The whole erasure log (every partition) in memory, complete before any agent handles
-    # a record and followed afterwards: see stream_processors/erasures.py for why.
-    # ``run_worker`` loads it before the app starts (``erasure_log``); else a task does.
-    erased = erasure_log if erasure_log is not None else erasures.ErasureLog()
-    memory_wm: dict[int, int] = {}
 
-    counters: dict[int, kpis.PartitionCounters] = {}
-    facts_cache: dict[bytes, kpis.Facts] = {}
-    rebuild = {"needed": True}
-    # Outputs derived from table state are coalesced per key and published by a timer and
-    # before every offset commit (see ``_flush_before_commit``): a customer touched by five
-    # commands within the flush interval gets one snapshot, a KPI scope one computation.
-    pending_context: dict[bytes, tuple[str, dict[str, Any] | None, bool]] = {}
-    dirty_kpis: set[bytes] = set()
-    alert_state: dict[bytes, dict[str, bool]] = {}
-    # Last published values per interval key, and each key's start (to forget old ones).
-    interval_cache: dict[bytes, tuple[int, dict[str, Any]]] = {}
-    names = {t: t.get_topic_name() for t in (identity_cmds_t, customer_cmds_t, partials_t,
-                                               context_t, identity_events_t, erasures_t,
-                                               kpis_t, alerts_t)}
-    producer = app.producer
-    deliveries = Deliveries()
+class Stages:
+    """The four stages of one worker, sharing its outputs and erasure log."""
 
-    async def emit(topic: faust.TopicT, key: bytes, value: bytes | None) -> None:
-        """Hand a record to the producer directly: faust's Topic.send machinery (futures,
-        schema lookup, attachments) cost more than the rest of a command's processing.
-        Its delivery future is kept and checked before every commit (at-least-once)."""
-        try:
-            fut = await producer.send(names[topic], key, value, None, None, None)
-        except ProducerSendError as exc:  # not taken by the producer: retry the event
-            raise PublishError(f"cannot produce to {names[topic]}: {exc}") from exc
-        deliveries.track(fut)  # type: ignore[arg-type]  # aiokafka's future
+    def __init__(self, app: ProcessorsApp, s: Settings, topo: Topology,
+                 erased: erasures.ErasureLog) -> None:
+        self.codecs = Codecs(s)
+        self.outputs = Outputs(app.producer, topo.names, self.codecs)
+        self.router = RouterStage(topo.memory, self.codecs, erased, self.outputs)
+        self.resolver = ResolverStage(topo.identities, erased, self.outputs)
+        self.customer = CustomerStage(topo.customers, erased, self.outputs,
+                                      bounds=bounds(s), cfg=kpi_config(s),
+                                      journey_window_ms=int(s.journey_window_h * 3_600_000))
+        self.kpis = KpiStage(self.outputs, kpi_config(s))
 
-    async def send(out: routing.Out) -> None:
-        target = identity_cmds_t if out.stage == routing.IDENTITY else customer_cmds_t
-        await emit(target, out.key.encode(), dumps(out.value))
 
-    async def dead(event: faust.EventT, stage: str, reason: str, exc: Exception) -> None:
-        msg = event.message
-        gauges.PROCESSED.labels(stage, f"dead_letter:{reason}").inc()
-        DEAD_LETTERS.labels(f"processor.{stage}", reason).inc()  # the shared SLO series
-        try:
-            value = await codecs.dead_letter(  # waits out a registry outage (codec.py)
-                dead_t.get_topic_name(), source=f"processor.{stage}", reason=reason,
-                raw=msg.value, detail=str(exc), topic=msg.topic, partition=msg.partition,
-                offset=msg.offset)
-        except BackboneError:
-            log.exception("cannot encode dead letter for %s:%s", msg.topic, msg.offset)
-            return
-        await dead_t.send(key=f"processor.{stage}".encode(), value=value)
+def _agents(app: ProcessorsApp, topo: Topology, st: Stages) -> None:
+    async def retrying(event: faust.EventT, step: Callable[[], Awaitable[Any]]) -> None:
+        """``step()`` for ``event``, retried on a retriable error and never acked when it
+        keeps failing (see :func:`deliveries.never_ack_on_retry`)."""
+        await never_ack_on_retry(app, event, step)
 
-    def remember(event: faust.EventT, record: dict[str, Any],
-                 memory: dict[str, Any] | None) -> None:
-        """Store the interaction's new memory and expire old entries of this partition
-        (inside the event's context: the changelog partition is the source partition)."""
-        p = event.message.partition
-        key = str(record["interaction_id"]).encode()
-        new = routing.remember(record, memory)
-        fifo = memory_fifo.setdefault(p, deque())
-        if new is not memory and new is not None:
-            interactions[key] = new
-            fifo.append((int(new["t"]), key))
-        wm = memory_wm[p] = max(memory_wm.get(p, 0), int(record["occurred_at"]))
-        horizon = wm - routing.MEMORY_TTL_MS
-        while fifo and fifo[0][0] < horizon:
-            t, old = fifo.popleft()
-            current = interactions.get(old)
-            if current is not None and int(current.get("t", 0)) <= t:
-                del interactions[old]
-
-    @interactions.on_recover
-    async def _on_interactions_recovered() -> None:
-        memory_fifo.clear()
-        for key, value in sorted(interactions.items(), key=lambda kv: int(kv[1].get("t", 0))):
-            memory_fifo.setdefault(partition_of(key), deque()).append((int(value["t"]), key))
-
-    def unerased(stage: str, outs: list[routing.Out]) -> list[routing.Out]:
-        kept, dropped = routing.screen(outs, erased)
-        if dropped:
-            gauges.processed(stage, "erased").inc(dropped)
-        return kept
-
-    async def decode_and_plan(event: faust.EventT, stage: str) -> list[routing.Out] | None:
-        msg = event.message
-        if not erased.ready.is_set():
-            await erased.ready.wait()
-        try:  # a registry outage waits and retries this message inside (codec.py)
-            record = await codecs.decode_event(msg.topic, msg.value)
-        except BackboneError as exc:
-            if exc.retriable:
-                raise  # not raised by decode_event; never dead-letter good data
-            await dead(event, stage, exc.code, exc)
-            return None
-        try:
-            if stage == "handoffs":
-                cid = (record.get("attributes") or {}).get("customer_id") or \
-                    (msg.key or b"").decode()
-                if not cid:
-                    await dead(event, stage, "no_customer", ValueError("handoff without customer id"))
-                    return None
-                return unerased(stage, [routing.Out(routing.CUSTOMER, cid, {
-                    "kind": "event", "event": record, "identities": []})])
-            key = str(record["interaction_id"]).encode()
-            memory = interactions.get(key)
-            outs = unerased(stage, routing.plan(record, memory))
-            remember(event, record, memory)
-            return outs
-        except (BackboneError, KeyError, TypeError, ValueError) as exc:
-            await dead(event, stage, getattr(exc, "code", "unroutable"), exc)
-            return None
-
-    async def retrying(event: faust.EventT, step: Callable[..., Awaitable[None]],
-                       *args: Any) -> None:
-        """``step(*args)`` for ``event``, retried on a retriable error and never acked
-        when it keeps failing (see :func:`deliveries.never_ack_on_retry`)."""
-        await never_ack_on_retry(app, event, partial(step, *args))
-
-    async def plan_and_send(event: faust.EventT, stage: str) -> None:
-        planned: list[routing.Out] = []
+    async def route(event: faust.EventT, stage: str) -> None:
+        planned: list[Any] = []
 
         async def plan() -> None:  # retried alone: it writes the interaction memory
-            planned[:] = await decode_and_plan(event, stage) or ()
+            planned[:] = await st.router.plan(_source(event), event.key, stage)
         await retrying(event, plan)
         for out in planned:
-            await retrying(event, send, out)
+            await retrying(event, partial(send, st.outputs, out))
 
-    @app.agent(interactions_t, concurrency=1)
-    async def route(stream: faust.StreamT) -> None:
+    @app.agent(topo.interactions, concurrency=1)
+    async def router(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await plan_and_send(event, "router")
+            await route(event, "router")
 
-    @app.agent(handoffs_t, concurrency=1)
+    @app.agent(topo.handoffs, concurrency=1)
     async def handoffs(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await plan_and_send(event, "handoffs")
+            await route(event, "handoffs")
 
-    @app.agent(identity_cmds_t, concurrency=1)
+    @app.agent(topo.identity_commands, concurrency=1)
     async def resolve(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            kb: bytes = event.key
-            try:
-                cmd = loads(event.value)
-            except ValueError as exc:
-                await dead(event, "resolver", "malformed_json", exc)
-                continue
-            if not erased.ready.is_set():
-                await erased.ready.wait()
-            old = identities.get(kb)
-            record = ident.IdentityRecord.from_dict(old)
-            res = resolver.handle(record, kb.decode(), cmd, erased)
-            new = record.to_dict()
-            if new != old:
-                identities[kb] = new
-            for out in res.outs:
-                await retrying(event, send, out)
-            for audit in res.identity_events:
-                gauges.decision(audit["type"]).inc()
-                await retrying(event, emit, identity_events_t, kb, dumps(audit))
-            for ekey, erasure in res.erasures:
-                erased.note(ekey.decode(), erasure)
-                await retrying(event, emit, erasures_t, ekey, dumps(erasure))
-            gauges.processed("resolver", res.dropped or "ok").inc()
+            res = await st.resolver.decide(_source(event), event.key)
+            if res is not None:
+                await retrying(event, partial(st.resolver.publish, event.key, res))
 
-    async def flush_context() -> None:
-        """Publish the latest snapshot (or tombstone) of every customer changed since the
-        last flush. Taken as a whole before awaiting: the agent may add keys meanwhile."""
-        if not pending_context:
-            return
-        batch = list(pending_context.items())
-        pending_context.clear()
-        now = int(time.time() * 1000)
-        for kb, (key, state, tombstone) in batch:
-            if tombstone or state is None or "ev" not in state or state.get("erased_at"):
-                await emit(context_t, kb, None)
-                continue
-            snap = snapshot.build(key, state, updated_at=now, journey_window_ms=journey_ms)
-            await emit(context_t, kb, dumps(snap))
-
-    @app.agent(customer_cmds_t, concurrency=1)
+    @app.agent(topo.customer_commands, concurrency=1)
     async def customer(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            kb: bytes = event.key
-            key = kb.decode()
-            try:
-                cmd = loads(event.value)
-            except ValueError as exc:
-                await dead(event, "customer", "malformed_json", exc)
-                continue
-            if not erased.ready.is_set():
-                await erased.ready.wait()
-            old = customers.get(kb)
-            # Invariant: counters == sum of facts_cache. A key missing from the cache has
-            # not been counted yet, so its whole new contribution is added.
-            old_facts = facts_cache.get(kb) or {}
-            floor = erased.customer_floor(key) if old is None else None
-            applied = customer_rules.apply(  # a rebuild without the row: start erased
-                key, old if floor is None else customer_rules.erased_marker(floor), cmd, bnd)
-            if applied.changed:
-                if applied.state is not None:
-                    customers[kb] = applied.state
-                elif kb in customers:
-                    del customers[kb]
-            new_facts = kpis.facts(applied.state, cfg)
-            facts_cache[kb] = new_facts
-            part = counters.setdefault(event.message.partition, kpis.PartitionCounters())
-            part.apply(old_facts, new_facts)
-            if applied.state:
-                part.watermark = max(part.watermark, applied.state.get("now", 0))
-            for out in applied.outs:
-                await retrying(event, send, out)
-            if applied.erasure is not None:
-                erased.note(key, applied.erasure)
-                await retrying(event, emit, erasures_t, kb, dumps(applied.erasure))
-            # Re-publish on duplicates too: a replay after a crash may be the only chance to
-            # publish a snapshot whose state reached the changelog before the crash.
-            if (applied.changed or applied.dropped == "duplicate") \
-                    and not key.startswith(_NO_CONTEXT):
-                pending_context[kb] = (key, applied.state, applied.tombstone)
-            gauges.processed("customer", applied.dropped or "ok").inc()
+            applied = await st.customer.apply(_source(event), event.key)
+            if applied is not None:
+                await retrying(event, partial(st.customer.publish, event.key, applied))
 
-    @app.agent(partials_t, concurrency=1)
+    @app.agent(topo.kpi_partials, concurrency=1)
     async def kpi(stream: faust.StreamT) -> None:
-        """Keeps the latest partial of each source partition per ``channel|scope``; the
-        KPI values are computed once per dirty scope by :func:`flush_kpis`."""
         async for event in stream.events():
-            kb: bytes = event.key
-            msg = loads(event.value)
-            kpi_view.setdefault(kb, {})[f"p{msg['p']}"] = {"wm": msg["wm"], "b": msg["b"]}
-            dirty_kpis.add(kb)
+            st.kpis.take(event.key, event.value)
 
-    async def flush_kpis() -> None:
-        if not dirty_kpis:
-            return
-        scopes = sorted(dirty_kpis)
-        dirty_kpis.clear()
-        if len(interval_cache) > 50_000:  # intervals older than yesterday are final
-            horizon = min(start for start, _ in interval_cache.values()) + kpis.DAY_MS
-            for key in [k for k, (start, _) in interval_cache.items() if start < horizon]:
-                del interval_cache[key]
-        for kb in scopes:
-            view = kpi_view.get(kb)
-            if not view:
-                continue
-            scope_key = kb.decode()
-            parts = [v for k, v in view.items() if k.startswith("p")]
-            now = max(v["wm"] for v in parts)
-            buckets = [v["b"] for v in parts]
-            values = windows.compute(buckets, now, cfg)
-            channel, scope = scope_key.split("|", 1)
-            starts = windows.window_starts(now, cfg)
-            for window, vals in values.items():
-                await emit(kpis_t, f"{scope_key}|{window}".encode(), dumps({
-                    "channel": channel, "scope": scope, "window": window,
-                    "window_start": starts[window], "as_of": now, "values": vals}))
-                gauges.publish(channel, scope, window, vals)
-            # Clock-aligned intervals of today and yesterday: only those that changed.
-            since = windows.business_day_start(now, cfg, days_back=1)
-            for window, rec in windows.intervals(buckets, since, cfg).items():
-                ikey = f"{scope_key}|{window}".encode()
-                if (interval_cache.get(ikey) or (0, None))[1] == rec["values"]:
-                    continue
-                interval_cache[ikey] = (rec["window_start"], rec["values"])
-                await emit(kpis_t, ikey, dumps({"channel": channel, "scope": scope,
-                                                "window": window, "as_of": now, **rec}))
-            firing = alert_rules.evaluate(channel, scope, buckets, now, values, cfg)
-            before = alert_state.get(kb, {})
-            for name, state, details in alert_rules.transitions(before, firing):
-                await emit(alerts_t, f"{name}|{scope_key}".encode(), dumps({
-                    "alert": name, "channel": channel, "scope": scope, "state": state,
-                    "at": now, **details}))
-            alert_state[kb] = {name: True for name in firing}
 
-    # One flush at a time: a commit arriving while a timer is half-way through a batch
-    # waits for that batch, so no output of a committed input is still unsent.
-    flush_lock = asyncio.Lock()
-    producer_flush = producer.flush
-
-    async def _flush_before_commit() -> None:
-        """faust flushes the producer before it commits offsets: publish the coalesced
-        outputs first, so a committed input always has its outputs in Kafka.
-
-        Then every delivery is checked. A lost record raises here, inside faust's
-        ``_commit_offsets`` and before its ``_commit``: the offsets are not committed.
-        The whole worker crashes (``app.crash`` marks the worker, its root service, as
-        crashed, so it stops and exits non-zero and its supervisor restarts it); the
-        failure is sticky, so the commit faust tries while stopping fails the same way
-        and the restart resumes from the last good offset."""
-        try:
-            async with flush_lock:
-                await flush_context()
-                await flush_kpis()
-            await producer_flush()
-            await deliveries.check()
-        except PublishError as exc:
-            log.critical("not committing: %s; crashing the worker", exc)
-            if not app.crashed:
-                await app.crash(exc)
-            raise
-
-    producer.flush = _flush_before_commit  # type: ignore[method-assign]
+def _timers(app: ProcessorsApp, s: Settings, topo: Topology, st: Stages,
+            erased: erasures.ErasureLog) -> None:
+    guard = app.commit_guard
+    guard.publish[:] = [st.customer.flush_context, st.kpis.flush]
+    guard.deliveries = st.outputs.deliveries
 
     @app.timer(CONTEXT_FLUSH_S)
-    async def _flush_context_timer() -> None:
-        async with flush_lock:
-            await flush_context()
+    async def _flush_context() -> None:
+        async with guard.lock:
+            await st.customer.flush_context()
 
     # KPI values and alerts: at most one computation per scope per partials interval.
     @app.timer(s.kpi_publish_interval_s)
-    async def _flush_kpis_timer() -> None:
-        async with flush_lock:
-            await flush_kpis()
+    async def _flush_kpis() -> None:
+        async with guard.lock:
+            await st.kpis.flush()
 
-    def _rebuild_counters() -> None:
-        """Counters are a cache of the customer table: recompute them after recovery."""
-        counters.clear()
-        facts_cache.clear()
-        for kb, state in customers.items():
-            p = partition_of(kb)
-            part = counters.setdefault(p, kpis.PartitionCounters())
-            f = kpis.facts(state, cfg)
-            facts_cache[kb] = f
-            part.apply({}, f)
-            if state:
-                part.watermark = max(part.watermark, state.get("now", 0))
-        rebuild["needed"] = False
+    @topo.memory.on_recover
+    async def _memory_recovered() -> None:
+        st.router.recovered()
 
-    @customers.on_recover
-    async def _on_customers_recovered() -> None:
+    @topo.customers.on_recover
+    async def _customers_recovered() -> None:
         # Called by faust once the table's active partitions are recovered after each
         # rebalance: the only moment the table is complete, so rebuild the counters here.
-        _rebuild_counters()
+        st.customer.rebuild()
+
+    commands = topo.customer_commands.get_topic_name()
 
     @app.timer(s.kpi_publish_interval_s)
-    async def publish_partials() -> None:
-        if app.rebalancing or app.in_recovery or rebuild["needed"]:
+    async def _publish_partials() -> None:
+        if app.rebalancing or app.in_recovery or st.customer.rebuild_needed:
             return
-        assigned = {tp.partition for tp in app.consumer.assignment()
-                    if tp.topic == customer_cmds_t.get_topic_name()}
-        for p, part in list(counters.items()):
-            if p not in assigned:
-                continue
-            horizon = part.watermark - 2 * kpis.DAY_MS
-            # Take the dirty set before awaiting: the agent may dirty scopes meanwhile.
-            scopes, part.dirty = sorted(part.dirty), set()
-            for scope in scopes:
-                await emit(partials_t, scope.encode(), dumps({
-                    "p": p, "wm": part.watermark, "b": part.scope_partial(scope, horizon)}))
-
-    group = s.topic(s.worker_app_name)
-    sources = frozenset(t.get_topic_name() for t in (interactions_t, handoffs_t, identity_cmds_t,
-                                                     customer_cmds_t, partials_t))
+        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == commands}
+        await st.customer.publish_partials(assigned)
 
     @app.task
     async def _follow_erasures() -> None:
@@ -518,45 +208,44 @@ def create_app(settings: Settings, *, web_port: int | None = None,
         agents wait until it is complete, then erasures other workers write reach this one
         within a poll (a route decided here for a customer erased elsewhere is dropped)."""
         await erasures.keep_following(
-            erased, s.kafka_bootstrap, erasures_t.get_topic_name(),
+            erased, s.kafka_bootstrap, topo.erasures.get_topic_name(),
             credentials_to_aiokafka_auth(app.conf.broker_credentials))
 
-    stall = lag.StallWatch(s.worker_stall_s, paused=lambda: bool(codecs.waiting))
+
+def _operations(app: ProcessorsApp, s: Settings, topo: Topology, st: Stages,
+                erased: erasures.ErasureLog) -> None:
+    group = s.topic(s.worker_app_name)
+    stall = lag.StallWatch(s.worker_stall_s, paused=lambda: bool(st.codecs.waiting))
 
     @app.timer(5.0)
     async def _consumer_lag() -> None:
         if app.rebalancing or app.in_recovery:
             stall.reset()
         else:
-            await lag.observe(app, group, sources, stall)
+            await lag.observe(app, group, topo.sources, stall)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust stubs want a sync receiver
     async def _on_assigned(sender: Any, *_args: Any, **_kwargs: Any) -> None:
         lag.REBALANCES.labels(group).inc()
         stall.reset()
 
-    @app.page("/metrics")
-    async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+    web.install(app, probes.Readiness(app, erased=erased, codecs=st.codecs), stall)
 
-    readiness = probes.Readiness(app, erased=erased, codecs=codecs)
 
-    @app.page("/healthz")
-    async def healthz(web: Any, request: Any) -> Any:
-        """Alive: faust's web server runs on the worker's loop, so answering proves it turns;
-        a consumer stalled on a partition (see ``lag.StallWatch``) is not alive."""
-        if stall.stalled:
-            return web.json({"status": "stalled",
-                             "partitions": [f"{t}:{p}" for t, p in stall.stalled]}, status=503)
-        return web.json({"status": "ok"})
+def create_app(settings: Settings, *, web_port: int | None = None,
+               erasure_log: erasures.ErasureLog | None = None) -> faust.App:
+    """The processors' faust app; ``web_port=None`` disables faust's web server.
 
-    @app.page("/readyz")
-    async def readyz(web: Any, request: Any) -> Any:
-        ready, reason = await readiness.check()
-        if ready:
-            return web.json({"ready": True})
-        return web.json({"ready": False, "reason": reason}, status=503,
-                        headers={"Retry-After": "2"})
-
+    ``run_worker`` loads the whole erasure log before the app starts (``erasure_log``);
+    without it the app's own task loads it and the agents wait until it has."""
+    s = settings
+    app = _faust_app(s, web_port)
+    identity.use_customer_id_key(s.customer_id_key.get_secret_value())
+    topo = declare(app, s)
+    erased = erasure_log if erasure_log is not None else erasures.ErasureLog()
+    st = Stages(app, s, topo, erased)
+    _agents(app, topo, st)
+    _timers(app, s, topo, st, erased)
+    _operations(app, s, topo, st, erased)
     app.conf.processors_ready = True
     return app

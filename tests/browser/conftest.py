@@ -23,6 +23,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = ROOT / ".stack" / "screenshots"
 DOCS_SHOTS = ROOT / "docs" / "screenshots"
+DOCS = frozenset({"desktop.png", "wallboard.png"})  # the two the README shows
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -32,7 +33,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     from deploy.stack.topics import delete_prefixed, ensure_topics
 
@@ -49,7 +50,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         delete_prefixed(stack, [settings.topic_prefix])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} missing: run CCB_WITH_BROWSER=1 deploy/bin/setup "
@@ -83,7 +84,7 @@ def screenshot(page: Any, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / name
     page.screenshot(path=str(path))
-    if os.environ.get("CCB_UPDATE_SCREENSHOTS") == "1":
+    if os.environ.get("CCB_UPDATE_SCREENSHOTS") == "1" and name in DOCS:
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, DOCS_SHOTS / name)
     return path

@@ -47,7 +47,8 @@ CCB.charts = (() => {
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title });
     root.append(svg("title", {}, title));
     const max = Math.max(1, ...rows.map((r) => r.values.offered || r.values.contacts || 0));
-    const n = Math.max(rows.length, 1), slot = (W - L - R) / n, bw = Math.max(2, slot * 0.4);
+    // at least 16 slots, so a morning with two intervals does not draw two huge bars
+    const n = Math.max(rows.length, 16), slot = (W - L - R) / n, bw = Math.max(2, slot * 0.4);
     const yCount = (v) => H - B - (H - T - B) * (v / max);
     const yRatio = (v) => H - B - (H - T - B) * v;
     for (const f of [0, 0.5, 1]) {
@@ -65,8 +66,12 @@ CCB.charts = (() => {
         svg("title", {}, `${fmtTime(r.window_start_ms)} offered ${offered}`)));
       root.append(svg("rect", { x, y: yCount(answered), width: bw, height: H - B - yCount(answered), fill: "#0b57d0" },
         svg("title", {}, `${fmtTime(r.window_start_ms)} answered ${answered}`)));
-      if (v.service_level !== undefined) points.push(`${x.toFixed(1)},${yRatio(v.service_level).toFixed(1)}`);
-      if (i % Math.ceil(n / 8) === 0) root.append(svg("text", { x, y: H - 8, "text-anchor": "middle" }, fmtTime(r.window_start_ms)));
+      if (v.service_level !== undefined) {
+        points.push(`${x.toFixed(1)},${yRatio(v.service_level).toFixed(1)}`);
+        root.append(svg("circle", { cx: x.toFixed(1), cy: yRatio(v.service_level).toFixed(1), r: 3, fill: "#1a7f37" },
+          svg("title", {}, `${fmtTime(r.window_start_ms)} service level ${(v.service_level * 100).toFixed(1)}%`)));
+      }
+      if (i % Math.ceil(rows.length / 8) === 0) root.append(svg("text", { x, y: H - 8, "text-anchor": "middle" }, fmtTime(r.window_start_ms)));
     });
     if (points.length) root.append(svg("polyline", { points: points.join(" "), fill: "none", stroke: "#1a7f37", "stroke-width": 2 }));
     return root;

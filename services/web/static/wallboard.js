@@ -44,13 +44,13 @@
       .sort((a, b) => (a.channel + a.scope).localeCompare(b.channel + b.scope));
     if (!rows.length) { $("queues").replaceChildren(el("p", { class: "note" }, "No queue data yet 暂无队列数据")); return; }
     $("queues").replaceChildren(el("table", {},
-      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, label("Scope", "范围")), el("th", { scope: "col" }, label("Channel", "渠道")),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, label("Scope", "范围")),
         el("th", { scope: "col" }, label("Service level", "服务水平")),
         ...QUEUE_COLS.map(([, en, zh]) => el("th", { scope: "col", class: "num" }, label(en, zh))))),
       el("tbody", {}, rows.map((s) => {
         const sl = s.values.service_level, g = CCB.charts.grade(sl, target());
         return el("tr", { "data-scope": s.scope, "data-channel": s.channel },
-          el("th", { scope: "row" }, s.scope), el("td", {}, CCB.channelText(s.channel)),
+          el("th", { scope: "row" }, el("span", { class: "tag" }, CCB.channelLabel(s.channel)[0].trim()), " ", s.scope),
           el("td", {}, CCB.charts.gauge(sl, target(), `${s.scope} service level`, true), " ",
             cell("span", s, "service_level", { class: g === "none" ? "" : g })),
           ...QUEUE_COLS.map(([name]) => cell("td", s, name, { class: "num" })));

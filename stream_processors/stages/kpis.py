@@ -1,0 +1,86 @@
+"""The KPI stage: partials in (the whole counters of one source partition for one
+``channel|scope``), KPI values per trailing window and per clock interval, and alert
+transitions out.
+
+The view (latest partial per source partition, per scope) is kept in memory, not in a
+table: every owner of customer partitions re-sends all of its scopes after each
+rebalance/recovery (``CustomerStage.rebuild`` marks them dirty), so the view is rebuilt
+from the log. As a table it cost a changelog write of every scope's full view per partial.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stream_processors import alerts as alert_rules
+from stream_processors import gauges, kpis, windows
+from stream_processors.codec import dumps, loads
+from stream_processors.outputs import Sink
+from stream_processors.topology import ALERTS, KPIS
+
+INTERVAL_CACHE_MAX = 50_000
+
+
+class KpiStage:
+    def __init__(self, sink: Sink, cfg: kpis.KpiConfig) -> None:
+        self.sink = sink
+        self.cfg = cfg
+        self.view: dict[bytes, dict[str, Any]] = {}
+        self.dirty: set[bytes] = set()
+        self.alert_state: dict[bytes, dict[str, bool]] = {}
+        # Last published values per interval key, and each key's start (to forget old ones).
+        self.interval_cache: dict[bytes, tuple[int, dict[str, Any]]] = {}
+
+    def take(self, key: bytes, value: bytes) -> None:
+        msg = loads(value)
+        self.view.setdefault(key, {})[f"p{msg['p']}"] = {"wm": msg["wm"], "b": msg["b"]}
+        self.dirty.add(key)
+
+    async def flush(self) -> None:
+        """Values, intervals and alerts of every scope dirtied since the last flush."""
+        if not self.dirty:
+            return
+        scopes = sorted(self.dirty)
+        self.dirty.clear()
+        self._forget_old_intervals()
+        for kb in scopes:
+            view = self.view.get(kb)
+            if view:
+                await self._scope(kb, [v for k, v in view.items() if k.startswith("p")])
+
+    def _forget_old_intervals(self) -> None:
+        cache = self.interval_cache
+        if len(cache) > INTERVAL_CACHE_MAX:  # intervals older than yesterday are final
+            horizon = min(start for start, _ in cache.values()) + kpis.DAY_MS
+            for key in [k for k, (start, _) in cache.items() if start < horizon]:
+                del cache[key]
+
+    async def _scope(self, kb: bytes, parts: list[dict[str, Any]]) -> None:
+        scope_key = kb.decode()
+        cfg = self.cfg
+        now = max(v["wm"] for v in parts)
+        buckets = [v["b"] for v in parts]
+        values = windows.compute(buckets, now, cfg)
+        channel, scope = scope_key.split("|", 1)
+        starts = windows.window_starts(now, cfg)
+        for window, vals in values.items():
+            await self.sink.emit(KPIS, f"{scope_key}|{window}".encode(), dumps({
+                "channel": channel, "scope": scope, "window": window,
+                "window_start": starts[window], "as_of": now, "values": vals}))
+            gauges.publish(channel, scope, window, vals)
+        # Clock-aligned intervals of today and yesterday: only those that changed.
+        since = windows.business_day_start(now, cfg, days_back=1)
+        for window, rec in windows.intervals(buckets, since, cfg).items():
+            ikey = f"{scope_key}|{window}".encode()
+            if (self.interval_cache.get(ikey) or (0, None))[1] == rec["values"]:
+                continue
+            self.interval_cache[ikey] = (rec["window_start"], rec["values"])
+            await self.sink.emit(KPIS, ikey, dumps({"channel": channel, "scope": scope,
+                                                    "window": window, "as_of": now, **rec}))
+        firing = alert_rules.evaluate(channel, scope, buckets, now, values, cfg)
+        before = self.alert_state.get(kb, {})
+        for name, state, details in alert_rules.transitions(before, firing):
+            await self.sink.emit(ALERTS, f"{name}|{scope_key}".encode(), dumps({
+                "alert": name, "channel": channel, "scope": scope, "state": state,
+                "at": now, **details}))
+        self.alert_state[kb] = {name: True for name in firing}
