@@ -74,14 +74,18 @@ class RouterStage:
         try:
             if stage == "handoffs":
                 return await self._handoff(source, key, record)
-            ikey = str(record["interaction_id"]).encode()
-            memory = self.memory.get(ikey)
-            outs = self._unerased(stage, routing.plan(record, memory))
-            self.remember(source.partition, record, memory)
-            return outs
+            return self.route(source.partition, record)
         except (BackboneError, KeyError, TypeError, ValueError) as exc:
             await self.sink.dead(source, stage, getattr(exc, "code", "unroutable"), exc)
             return []
+
+    def route(self, partition: int, record: dict[str, Any]) -> list[routing.Out]:
+        """The commands of one decoded interaction event (and its memory updated)."""
+        ikey = str(record["interaction_id"]).encode()
+        memory = self.memory.get(ikey)
+        outs = self._unerased("router", routing.plan(record, memory))
+        self.remember(partition, record, memory)
+        return outs
 
     async def _handoff(self, source: Source, key: bytes | None,
                        record: dict[str, Any]) -> list[routing.Out]:

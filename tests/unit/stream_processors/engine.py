@@ -1,14 +1,45 @@
-"""An in-memory stand-in for the three processor stages, with per-key FIFO queues like
-Kafka partitions give, so the whole pipeline runs in unit tests without a broker."""
+"""The worker's stages (``stream_processors.stages``) run in memory: the same objects the
+faust app wires, with dict tables and an in-memory sink whose records are delivered
+per key in FIFO order, as Kafka partitions give, so the whole pipeline runs in unit tests
+without a broker. Only the Avro decode of ``interactions`` is skipped (events are dicts)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from typing import Any
 
 from stream_processors import customer as customer_rules
-from stream_processors import erasures, kpis, resolver, routing, snapshot, windows
-from stream_processors import identity as ident
+from stream_processors import erasures, kpis, windows
+from stream_processors.codec import dumps, loads
+from stream_processors.outputs import Source
+from stream_processors.stages.customer import CustomerStage
+from stream_processors.stages.resolver import ResolverStage
+from stream_processors.stages.router import RouterStage
+from stream_processors.topology import (
+    CUSTOMER_COMMANDS,
+    CUSTOMER_CONTEXT,
+    ERASURES,
+    IDENTITY_COMMANDS,
+    IDENTITY_EVENTS,
+    partition_of,
+)
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.queue: deque[tuple[str, bytes, bytes | None]] = deque()
+        self.dead_letters: list[tuple[str, str]] = []
+
+    async def emit(self, name: str, key: bytes, value: bytes | None) -> None:
+        self.queue.append((name, key, value))
+
+    async def dead(self, source: Source, stage: str, reason: str, exc: Exception) -> None:
+        self.dead_letters.append((stage, reason))
+
+
+def _str_keys(table: dict[bytes, Any]) -> dict[str, Any]:
+    return {k.decode(): v for k, v in table.items()}
 
 
 class Engine:
@@ -17,69 +48,75 @@ class Engine:
                  erased: erasures.ErasureLog | None = None) -> None:
         self.bounds = bounds or customer_rules.Bounds()
         self.cfg = cfg or kpis.KpiConfig()
-        self.identities: dict[str, dict[str, Any]] = {}
-        self.customers: dict[str, dict[str, Any]] = {}
+        # The erasure log as the worker reads it back (loaded: the worker starts after it).
+        self.erased = erased if erased is not None else erasures.ErasureLog()
+        self.erased.ready.set()
+        self.sink = MemorySink()
+        self._identities: dict[bytes, Any] = {}
+        self._customers: dict[bytes, Any] = {}
+        self.memory: dict[bytes, Any] = {}
+        self.router = RouterStage(self.memory, None, self.erased, self.sink)  # type: ignore[arg-type]  # no Avro here
+        self.resolver = ResolverStage(self._identities, self.erased, self.sink)
+        self.customer = CustomerStage(self._customers, self.erased, self.sink,
+                                      bounds=self.bounds, cfg=self.cfg,
+                                      journey_window_ms=72 * 3_600_000, clock=lambda: 0.0)
         self.context: dict[str, Any] = {}
         self.identity_events: list[dict[str, Any]] = []
         self.erasures: list[dict[str, Any]] = []  # customer erasures
-        # The erasure log as the worker reads it back (``None``: run without it, as before).
-        self.erased = erased
         self.erasure_log: dict[str, dict[str, Any]] = {}  # every record, compacted
-        self.queue: deque[routing.Out] = deque()
-        self.interactions: dict[str, dict[str, Any] | None] = {}
+        self._offset = 0
+
+    @property
+    def identities(self) -> dict[str, Any]:
+        return _str_keys(self._identities)
+
+    @property
+    def customers(self) -> dict[str, Any]:
+        return _str_keys(self._customers)
 
     def feed(self, events: list[dict[str, Any]]) -> None:
+        asyncio.run(self._feed(events))
+
+    async def _feed(self, events: list[dict[str, Any]]) -> None:
         for ev in events:
-            memory = self.interactions.get(ev["interaction_id"])
-            self.queue.extend(routing.screen(routing.plan(ev, memory), self.erased)[0])
-            self.interactions[ev["interaction_id"]] = routing.remember(ev, memory)
-        self.drain()
+            for out in self.router.route(partition_of(str(ev["interaction_id"]).encode()), ev):
+                await self.sink.emit(IDENTITY_COMMANDS if out.stage == "identity"
+                                     else CUSTOMER_COMMANDS, out.key.encode(),
+                                     dumps(out.value))
+        await self._drain()
 
-    def drain(self) -> None:
-        while self.queue:
-            out = self.queue.popleft()
-            if out.stage == routing.IDENTITY:
-                rec = ident.IdentityRecord.from_dict(self.identities.get(out.key))
-                res = resolver.handle(rec, out.key, out.value, self.erased)
-                for key, value in res.erasures:
-                    self._log(key.decode(), value)
-                self.identities[out.key] = rec.to_dict()
-                self.identity_events.extend(res.identity_events)
-                self.queue.extend(res.outs)
-            else:
-                state = self.customers.get(out.key)
-                floor = self.erased.customer_floor(out.key) if self.erased and state is None \
-                    else None
-                if floor is not None:
-                    state = customer_rules.erased_marker(floor)
-                applied = customer_rules.apply(out.key, state, out.value, self.bounds)
-                if applied.state is not None:
-                    self.customers[out.key] = applied.state
-                elif applied.changed:
-                    self.customers.pop(out.key, None)
-                if applied.erasure:
-                    self.erasures.append(applied.erasure)
-                    self._log(out.key, applied.erasure)
-                self.queue.extend(applied.outs)
-                if applied.changed and applied.state is not None \
-                        and not out.key.startswith(("i:", "a:")):
-                    st = applied.state
-                    if applied.tombstone or st is None or "ev" not in st or st.get("erased_at"):
-                        self.context[out.key] = None
-                    else:
-                        self.context[out.key] = snapshot.build(out.key, st, updated_at=0,
-                                                               journey_window_ms=72 * 3_600_000)
+    async def _drain(self) -> None:
+        while self.sink.queue:
+            while self.sink.queue:
+                await self._deliver(*self.sink.queue.popleft())
+            await self.customer.flush_context()  # the timer / commit guard does this
 
-    def _log(self, key: str, value: dict[str, Any]) -> None:
-        self.erasure_log[key] = value
-        if self.erased is not None:
-            self.erased.note(key, value)
+    async def _deliver(self, name: str, key: bytes, value: bytes | None) -> None:
+        self._offset += 1
+        source = Source(name, partition_of(key), self._offset, value)
+        if name == IDENTITY_COMMANDS:
+            res = await self.resolver.decide(source, key)
+            if res is not None:
+                await self.resolver.publish(key, res)
+        elif name == CUSTOMER_COMMANDS:
+            applied = await self.customer.apply(source, key)
+            if applied is not None:
+                await self.customer.publish(key, applied)
+        elif name == CUSTOMER_CONTEXT:
+            self.context[key.decode()] = loads(value) if value is not None else None
+        elif name == IDENTITY_EVENTS:
+            self.identity_events.append(loads(value or b""))
+        elif name == ERASURES:
+            rec = loads(value or b"")
+            self.erasure_log[key.decode()] = rec
+            if "erased_at" in rec and key.startswith((b"c:", b"p:")):
+                self.erasures.append(rec)
 
     def kpi_values(self) -> dict[str, dict[str, Any]]:
         """'channel|scope|window' -> values, as the KPI agent would publish them."""
         part = kpis.PartitionCounters()
         wm = 0
-        for st in self.customers.values():
+        for st in self._customers.values():
             part.apply({}, kpis.facts(st, self.cfg))
             wm = max(wm, st.get("now", 0))
         out: dict[str, dict[str, Any]] = {}
