@@ -35,6 +35,7 @@ _UNREACHABLE = (OSError, _http.HTTPError)
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
 INTERACTION_EVENT = "interaction_event"
 DEAD_LETTER = "dead_letter"
+PROFILE_CHANGE = "profile_change"
 
 
 def schema_versions(name: str) -> list[Path]:

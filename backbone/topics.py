@@ -106,11 +106,16 @@ KPI_PARTIALS = Topic(
     "Latest KPI counters of each customer partition; combined on read by the KPI agent.",
     retention_ms=2 * DAY_MS,
 )
+PROFILE_CHANGES = Topic(
+    "profile-changes", PARTITIONS, "customer number", "ProfileChange (Avro, Debezium envelope)",
+    "CRM and core-banking row changes (profile, products, consent) for the profile stage.",
+    retention_ms=30 * DAY_MS,
+)
 
 CATALOGUE: tuple[Topic, ...] = (
     INTERACTIONS, DEAD_LETTERS, CUSTOMER_EVENTS, IDENTITY_EVENTS, CUSTOMER_CONTEXT,
     KPIS, ALERTS, HANDOFFS, AUDIT, ERASURES, IDENTITY_COMMANDS, CUSTOMER_COMMANDS,
-    KPI_PARTIALS,
+    KPI_PARTIALS, PROFILE_CHANGES,
 )
 
 

@@ -23,6 +23,7 @@ import aiohttp
 from backbone.settings import Settings, get_settings
 from connectors.ami_server import AmiServer
 from connectors.journeys import Customer, Journey, Step, make_customer
+from connectors.profile_feed import ProfileFeed
 from connectors.wechat_crypto import WeChatCipher, signature
 
 
@@ -208,9 +209,15 @@ async def main_async(args: argparse.Namespace) -> Stats:
                     customers=args.customers)
     stop = asyncio.Event()
     progress = asyncio.create_task(_progress(sim, stop))
+    # The systems of record: CRM and core-banking changes for the same customers (CDC).
+    feed = ProfileFeed(settings, seed=args.seed) if args.profile_rate > 0 else None
+    records = asyncio.create_task(feed.run(sim.pool, stop, args.profile_rate)) if feed else None
     stats = await sim.run(args.duration, concurrency=args.concurrency)
     stop.set()
     await progress
+    if records is not None and feed is not None:
+        await records
+        print(f"profile feed: {feed.sent} CRM/core-banking changes for {len(feed.rows)} customers")
     await ami.stop()
     print(f"done: {stats.journeys} journeys, {stats.accepted}/{stats.sent} events accepted, "
           f"{len(sim.pool)} customers; responses: {dict(sorted(stats.status.items()))}")
@@ -225,6 +232,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2_000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--ami-wait", type=float, default=15.0)
+    parser.add_argument("--profile-rate", type=float, default=20.0,
+                        help="CRM/core-banking change events per second (0 = none)")
     asyncio.run(main_async(parser.parse_args()))
 
 

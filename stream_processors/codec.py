@@ -120,6 +120,7 @@ class Codecs:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._events: EventDecoder | None = None
+        self._decoders: dict[str, EventDecoder] = {}  # other contracts (profile changes)
         self._dead: FastAvroEncoder | None = None
         self.waiting = 0  # messages waiting for the registry now (the worker's /readyz)
 
@@ -151,6 +152,23 @@ class Codecs:
             finally:
                 self.waiting -= 1
         return events.decode(topic, data)
+
+    async def decode_record(self, name: str, topic: str, data: bytes | None) -> dict[str, Any]:
+        """:meth:`decode_event` for another Avro contract ``name`` (same waits, same poison)."""
+        decoder = self._decoders.get(name)
+        if decoder is None:
+            decoder = self._decoders[name] = EventDecoder(
+                registry_client(self._settings, **{"max.retries": 0}), name)
+        schema_id = decoder.schema_id(topic, data)
+        if not decoder.known(schema_id):
+            self.waiting += 1
+            try:
+                await _until_registry_answers(
+                    f"decoding {topic}", lambda: decoder._writer(schema_id, topic),  # noqa: SLF001
+                    0.2, MAX_BACKOFF_S)
+            finally:
+                self.waiting -= 1
+        return decoder.decode(topic, data)
 
     @property
     def dead(self) -> FastAvroEncoder:

@@ -106,6 +106,19 @@ def handle(record: ident.IdentityRecord, key: str, cmd: dict[str, Any],
                     "kind": "link", "customer_id": target, "identifier": other, "at": at,
                     "event_id": event["event_id"]}))
         return res
+    if kind == "profile":  # a system-of-record change: the number names its known customer
+        at = int(cmd["change"]["at"])
+        cid = ident.known_customer_id(key.partition(":")[2])
+        if record.is_erased_for(at) or (erased is not None and erased.identifier(key, at)):
+            res.dropped = "identifier erased"
+        elif erased is not None and erased.customer(cid, at):
+            res.dropped = "customer erased"
+        else:  # never a link: a CRM row proves the customer exists, not who sent a claim
+            number = {"type": "CUSTOMER_NUMBER", "value": key.partition(":")[2],
+                      "masked": None, "verified": True}
+            res.outs.append(Out(CUSTOMER, cid, {"kind": "profile", "change": cmd["change"],
+                                                "identities": [number]}))
+        return res
     if kind in ("unlink", "erase_identifier"):
         cid = cmd.get("customer_id")
         at = int(cmd["at"])

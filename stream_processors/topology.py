@@ -42,6 +42,7 @@ class Topology:
 
     interactions: faust.TopicT
     handoffs: faust.TopicT
+    profile_changes: faust.TopicT  # CDC of the systems of record (profile stage)
     identity_commands: faust.TopicT
     customer_commands: faust.TopicT
     kpi_partials: faust.TopicT
@@ -56,7 +57,7 @@ class Topology:
         """Topic names the agents consume (for the lag gauges)."""
         return frozenset(t.get_topic_name() for t in (
             self.interactions, self.handoffs, self.identity_commands, self.customer_commands,
-            self.kpi_partials))
+            self.kpi_partials, self.profile_changes))
 
 
 def declare(app: faust.App, s: Settings) -> Topology:
@@ -76,6 +77,7 @@ def declare(app: faust.App, s: Settings) -> Topology:
 
     return Topology(
         interactions=topic("interactions"), handoffs=topic("handoffs"),
+        profile_changes=topic("profile-changes"),
         identity_commands=topic(IDENTITY_COMMANDS), customer_commands=topic(CUSTOMER_COMMANDS),
         kpi_partials=topic(KPI_PARTIALS), erasures=topic(ERASURES),
         identities=table("identities"), customers=table("customers"),

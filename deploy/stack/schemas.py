@@ -16,6 +16,7 @@ AVRO_TOPICS = {
     "customer-events": serde.INTERACTION_EVENT,
     "handoffs": serde.INTERACTION_EVENT,
     "dead-letters": serde.DEAD_LETTER,
+    "profile-changes": serde.PROFILE_CHANGE,
 }
 COMPATIBILITY = "BACKWARD_TRANSITIVE"
 

@@ -38,6 +38,12 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "GetKpiIntervals": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
 }
 UNMASK_ROLES = frozenset({Role.SUPERVISOR})
+# The highest JR/T 0197 data level of profile attributes each role may read (values above
+# it are withheld; backbone/data_levels.py): channel systems route on tier and consent,
+# agents also see the vulnerable-customer flag and masked account numbers, auditors review
+# access and consent, not customers' sensitive information.
+CLEARANCE: dict[Role, int] = {Role.CHANNEL_SYSTEM: 2, Role.AGENT: 3, Role.SUPERVISOR: 4,
+                              Role.AUDITOR: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,10 @@ class Principal:
 
     def may_unmask(self) -> bool:
         return self.role in UNMASK_ROLES
+
+    @property
+    def clearance(self) -> int:
+        return CLEARANCE.get(self.role, 1)
 
 
 def _digest(token: str) -> bytes:

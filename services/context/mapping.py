@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from backbone import snapshot as contract
 from backbone.context.v1 import context_pb2 as pb
+from services.context import profile as profile_view
 
 CHANNELS: dict[str, pb.Channel] = {"PHONE": pb.CHANNEL_PHONE, "APP": pb.CHANNEL_APP, "WEB": pb.CHANNEL_WEB,
             "WECHAT": pb.CHANNEL_WECHAT, "BRANCH": pb.CHANNEL_BRANCH}
@@ -115,15 +116,15 @@ def page(entries: Sequence[contract.TimelineEntry], query: pb.TimelineQuery
 
 
 def customer_context(customer_id: str, snap: contract.CustomerContext, *, unmask: bool,
-                     timeline: Sequence[contract.TimelineEntry]) -> pb.CustomerContext:
-    """The context without freshness and handoffs (those change between calls)."""
-    profile, counts = snap.profile, snap.counts
+                     timeline: Sequence[contract.TimelineEntry],
+                     clearance: int = 1) -> pb.CustomerContext:
+    """The context without freshness and handoffs (those change between calls); profile
+    values above data level ``clearance`` withheld (services/context/profile.py)."""
+    counts = snap.counts
     return pb.CustomerContext(
         customer_id=customer_id,
         identities=identities(snap, unmask),
-        profile=pb.ProfileSummary(first_seen_ms=profile.first_seen or 0,
-                                  last_seen_ms=profile.last_seen or 0,
-                                  channels=[channel(c) for c in profile.channels]),
+        profile=profile_view.summary(snap.profile, clearance),
         timeline=[timeline_entry(t) for t in timeline],
         open_journeys=[journey(j) for j in snap.journeys if is_open_journey(j)],
         open_complaints=[pb.Complaint(

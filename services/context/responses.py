@@ -41,14 +41,17 @@ def context_field(ctx: pb.CustomerContext) -> bytes:
     return _CONTEXT_TAG + _varint(len(body)) + body
 
 
-def cached_context(entry: Entry, unmask: bool, query: pb.TimelineQuery) -> tuple[bytes, str]:
-    """(the encoded context field, next page token); ValueError for a stale page token."""
-    key = (unmask, query.SerializeToString(deterministic=True))
+def cached_context(entry: Entry, unmask: bool, query: pb.TimelineQuery, *,
+                   clearance: int = 1) -> tuple[bytes, str]:
+    """(the encoded context field, next page token); ValueError for a stale page token.
+    ``clearance``: the caller's data level (profile values above it are withheld)."""
+    key = (unmask, clearance, query.SerializeToString(deterministic=True))
     hit: tuple[bytes, str] | None = entry.cache.get(key)
     if hit is None:
         snap = entry.snapshot()
         entries, token = mapping.page(mapping.filtered_timeline(snap, query), query)
-        ctx = mapping.customer_context(entry.customer_id, snap, unmask=unmask, timeline=entries)
+        ctx = mapping.customer_context(entry.customer_id, snap, unmask=unmask, timeline=entries,
+                                       clearance=clearance)
         hit = (context_field(ctx), token)
         if len(entry.cache) < PER_ENTRY:
             entry.cache[key] = hit

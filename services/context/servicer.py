@@ -77,7 +77,8 @@ class ContextServicer(KpiRpcs, HandoffRpcs, pb_grpc.CustomerContextServiceServic
     def _cached(self, entry: Entry, principal: Principal, unmask: bool,
                 query: pb.TimelineQuery) -> tuple[bytes, str]:
         try:
-            return responses.cached_context(entry, unmask and principal.may_unmask(), query)
+            return responses.cached_context(entry, unmask and principal.may_unmask(), query,
+                                            clearance=principal.clearance)
         except ValueError as exc:
             raise invalid({"timeline.page_token": str(exc)}) from exc
 

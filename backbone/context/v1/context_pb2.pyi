@@ -99,14 +99,97 @@ class Identity(_message.Message):
     def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ..., masked: _Optional[bool] = ..., verified: _Optional[bool] = ...) -> None: ...
 
 class ProfileSummary(_message.Message):
-    __slots__ = ("first_seen_ms", "last_seen_ms", "channels")
+    __slots__ = ("first_seen_ms", "last_seen_ms", "channels", "attributes", "products", "consents", "consent_history", "traits", "consents_masked", "traits_masked")
     FIRST_SEEN_MS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_MS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    CONSENTS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_HISTORY_FIELD_NUMBER: _ClassVar[int]
+    TRAITS_FIELD_NUMBER: _ClassVar[int]
+    CONSENTS_MASKED_FIELD_NUMBER: _ClassVar[int]
+    TRAITS_MASKED_FIELD_NUMBER: _ClassVar[int]
     first_seen_ms: int
     last_seen_ms: int
     channels: _containers.RepeatedScalarFieldContainer[Channel]
-    def __init__(self, first_seen_ms: _Optional[int] = ..., last_seen_ms: _Optional[int] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ...) -> None: ...
+    attributes: _containers.RepeatedCompositeFieldContainer[ProfileAttribute]
+    products: _containers.RepeatedCompositeFieldContainer[ProductHolding]
+    consents: _containers.RepeatedCompositeFieldContainer[Consent]
+    consent_history: _containers.RepeatedCompositeFieldContainer[Consent]
+    traits: ComputedTraits
+    consents_masked: bool
+    traits_masked: bool
+    def __init__(self, first_seen_ms: _Optional[int] = ..., last_seen_ms: _Optional[int] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ..., attributes: _Optional[_Iterable[_Union[ProfileAttribute, _Mapping]]] = ..., products: _Optional[_Iterable[_Union[ProductHolding, _Mapping]]] = ..., consents: _Optional[_Iterable[_Union[Consent, _Mapping]]] = ..., consent_history: _Optional[_Iterable[_Union[Consent, _Mapping]]] = ..., traits: _Optional[_Union[ComputedTraits, _Mapping]] = ..., consents_masked: _Optional[bool] = ..., traits_masked: _Optional[bool] = ...) -> None: ...
+
+class ProfileAttribute(_message.Message):
+    __slots__ = ("name", "value", "data_level", "masked", "source", "updated_at_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DATA_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MASKED_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    data_level: int
+    masked: bool
+    source: str
+    updated_at_ms: int
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., data_level: _Optional[int] = ..., masked: _Optional[bool] = ..., source: _Optional[str] = ..., updated_at_ms: _Optional[int] = ...) -> None: ...
+
+class ProductHolding(_message.Message):
+    __slots__ = ("product_type", "account_number", "account_masked", "status", "data_level", "account_data_level")
+    PRODUCT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_MASKED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DATA_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_DATA_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    product_type: str
+    account_number: str
+    account_masked: bool
+    status: str
+    data_level: int
+    account_data_level: int
+    def __init__(self, product_type: _Optional[str] = ..., account_number: _Optional[str] = ..., account_masked: _Optional[bool] = ..., status: _Optional[str] = ..., data_level: _Optional[int] = ..., account_data_level: _Optional[int] = ...) -> None: ...
+
+class Consent(_message.Message):
+    __slots__ = ("purpose", "channel", "granted", "source", "at_ms")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    channel: str
+    granted: bool
+    source: str
+    at_ms: int
+    def __init__(self, purpose: _Optional[str] = ..., channel: _Optional[str] = ..., granted: _Optional[bool] = ..., source: _Optional[str] = ..., at_ms: _Optional[int] = ...) -> None: ...
+
+class ComputedTraits(_message.Message):
+    __slots__ = ("contacts_30d_by_channel", "last_contact_reason", "open_complaints", "days_since_last_complaint", "last_complaint_at_ms", "preferred_channel")
+    class Contacts30dByChannelEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    CONTACTS_30D_BY_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    LAST_CONTACT_REASON_FIELD_NUMBER: _ClassVar[int]
+    OPEN_COMPLAINTS_FIELD_NUMBER: _ClassVar[int]
+    DAYS_SINCE_LAST_COMPLAINT_FIELD_NUMBER: _ClassVar[int]
+    LAST_COMPLAINT_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    contacts_30d_by_channel: _containers.ScalarMap[str, int]
+    last_contact_reason: str
+    open_complaints: int
+    days_since_last_complaint: int
+    last_complaint_at_ms: int
+    preferred_channel: Channel
+    def __init__(self, contacts_30d_by_channel: _Optional[_Mapping[str, int]] = ..., last_contact_reason: _Optional[str] = ..., open_complaints: _Optional[int] = ..., days_since_last_complaint: _Optional[int] = ..., last_complaint_at_ms: _Optional[int] = ..., preferred_channel: _Optional[_Union[Channel, str]] = ...) -> None: ...
 
 class TimelineEntry(_message.Message):
     __slots__ = ("event_id", "event_type", "channel", "occurred_at_ms", "ingested_at_ms", "interaction_id", "journey_id", "reason", "actor", "organisation", "summary", "attributes")
