@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # partition has lag and its position has not moved for this long (registry waits and
     # rebalances excluded): the self-heal for a consumer that stopped fetching.
     worker_stall_s: float = 120.0
+    # Commands between stages are sent as one envelope per destination partition at
+    # least this often (and before every commit): the latency each internal hop adds.
+    worker_command_flush_s: float = 0.01
     # Static group membership (KIP-345): a stable name per worker (the StatefulSet pod
     # name). A restarted worker with the same name takes its partitions back at once
     # instead of waiting for the dead member's session timeout and a rebalance.
@@ -238,6 +241,10 @@ class Settings(BaseSettings):
     # Bearer token of the bank's own binding back end (OpenID <-> customer number).
     wechat_bind_token: SecretStr = SecretStr(DEV_KEYS["wechat_bind_token"])
     wechat_transfer_keywords: tuple[str, ...] = ("人工", "客服", "agent", "human")
+    # A text with one of these, or a menu CLICK with one of these EventKeys, opens a
+    # complaint (docs/complaints.md).
+    wechat_complaint_keywords: tuple[str, ...] = ("投诉", "complaint")
+    wechat_complaint_menu_keys: tuple[str, ...] = ("COMPLAINT", "MENU_COMPLAINT")
     # Segment write key -> {"source": "app"|"web", "trust": "client"|"server"} (or just the
     # source: client). Only server keys, or a valid login assertion, verify a login.
     segment_write_keys: ClientKeys = Field(validate_default=True, default_factory=lambda: {

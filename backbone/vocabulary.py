@@ -66,9 +66,16 @@ BRANCH_COUNTER_CLOSED: Final = "branch.counter_closed"
 
 # Cross-channel.
 SURVEY_ANSWERED: Final = "survey.answered"             # 评价器 / CSAT / NPS
+# Complaint lifecycle (docs/complaints.md): ComplaintPayload.status is the step's name.
 COMPLAINT_OPENED: Final = "complaint.opened"
-COMPLAINT_EXTENDED: Final = "complaint.extended"
+COMPLAINT_ACKNOWLEDGED: Final = "complaint.acknowledged"
+COMPLAINT_ASSIGNED: Final = "complaint.assigned"      # owner: agent or team
+COMPLAINT_UPDATED: Final = "complaint.updated"
+COMPLAINT_ESCALATED: Final = "complaint.escalated"
+COMPLAINT_EXTENDED: Final = "complaint.extended"      # 15 -> 30 -> 60 days, with a reason
+COMPLAINT_RESOLVED: Final = "complaint.resolved"      # decision given; satisfaction
 COMPLAINT_CLOSED: Final = "complaint.closed"
+COMPLAINT_REOPENED: Final = "complaint.reopened"
 HANDOFF_CREATED: Final = "handoff.created"
 HANDOFF_ACCEPTED: Final = "handoff.accepted"
 HANDOFF_CANCELLED: Final = "handoff.cancelled"

@@ -2,12 +2,14 @@
 
 One event or a list; Bearer API key. Each event: ``event`` (ticket_issued, called,
 recalled, no_show, transferred, service_started, service_ended, rating_submitted,
-identified, counter_opened, counter_closed), ``branch``, ``ticket_id`` (not for counter
-events), ``occurred_at`` (ISO-8601 or epoch), optional ``queue``, ``counter``,
+identified, counter_opened, counter_closed, complaint_opened), ``branch``, ``ticket_id``
+(not for counter events; optional for a complaint), ``occurred_at`` (ISO-8601 or epoch), optional ``queue``, ``counter``,
 ``service``, ``teller``, ``wait_s``, ``service_s``, ``to_queue``, ``to_counter``,
 ``reason``, ``score``/``scale_max`` (rating) and ``customer`` {``id_number``,
 ``card_number``, ``customer_number``, ``phone``} (identified: the trusted counter check,
-accepted only with a server-trust API key).
+accepted only with a server-trust API key). ``complaint_opened`` is the counter app
+recording a complaint (``complaint_id``, ``category``, ``promise``; docs/complaints.md):
+with the ticket it routes like the visit, without one ``customer`` must name the customer.
 Ticket numbers restart daily, so the interaction is branch + ticket + local day.
 """
 
@@ -25,6 +27,7 @@ from backbone.models import (
     ActorKind,
     BranchPayload,
     Channel,
+    ComplaintPayload,
     Identifier,
     IdentifierType,
     InteractionEvent,
@@ -33,7 +36,7 @@ from backbone.models import (
     SurveyPayload,
 )
 from backbone.settings import Settings
-from connectors import openapi
+from connectors import complaint_fields, openapi
 from connectors.base import Pipeline
 from connectors.feed import choice, feed_handler, untrusted
 from connectors.http import create_app as create_base_app
@@ -46,7 +49,7 @@ EVENTS = {
     "transferred": v.BRANCH_TRANSFERRED, "service_started": v.BRANCH_SERVICE_STARTED,
     "service_ended": v.BRANCH_SERVICE_ENDED, "rating_submitted": v.SURVEY_ANSWERED,
     "identified": v.BRANCH_IDENTIFIED, "counter_opened": v.BRANCH_COUNTER_OPENED,
-    "counter_closed": v.BRANCH_COUNTER_CLOSED,
+    "counter_closed": v.BRANCH_COUNTER_CLOSED, "complaint_opened": v.COMPLAINT_OPENED,
 }
 COUNTER_EVENTS = frozenset({"counter_opened", "counter_closed"})
 LOCAL = timedelta(hours=8)  # branch business days are China Standard Time days
@@ -64,6 +67,7 @@ EVENT_SCHEMA: dict[str, Any] = {
         "customer": {"type": "object", "properties": {
             "id_number": {"type": "string"}, "card_number": {"type": "string"},
             "customer_number": {"type": "string"}, "phone": {"type": "string"}}},
+        **complaint_fields.PROPERTIES,
     },
 }
 
@@ -91,7 +95,8 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
             occurred_at=occurred, channel=Channel.BRANCH, organisation=org,
             interaction_id=f"branch:{branch}:counter:{counter}:{day}",
             actor=Actor(kind=ActorKind.TELLER, id=teller), security_level="C1")
-    ticket = require_str(body, "ticket_id", max_len=32) or ""
+    complaint = kind == "complaint_opened"
+    ticket = require_str(body, "ticket_id", required=not complaint, max_len=32) or ""
     idents: list[Identifier | None] = []
     customer = require_object(body.get("customer") or {}, "customer")
     proves = kind == "identified"  # the trusted link (a server key, checked above)
@@ -106,8 +111,17 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
     if proves and not any(idents):
         raise ValidationError("identified needs customer.id_number, card_number or "
                               "customer_number", code="missing_field", field="customer")
-    payload: BranchPayload | SurveyPayload
-    if kind == "rating_submitted":
+    if complaint and not ticket and not any(idents):
+        raise ValidationError("a complaint without ticket_id needs customer", field="customer",
+                              code="missing_field")
+    interaction = f"branch:{branch}:{ticket}:{day}"
+    payload: BranchPayload | SurveyPayload | ComplaintPayload
+    if complaint:
+        payload = complaint_fields.payload("opened", body)
+        attrs = complaint_fields.attributes("opened", body)
+        if not ticket:
+            interaction = complaint_fields.interaction(payload.complaint_id)
+    elif kind == "rating_submitted":
         kind_, score, scale = survey_answer(body, kinds=("CSAT",))
         payload = SurveyPayload(kind=SurveyKind(kind_), score=score, scale_max=scale,
                                 about_interaction_id=f"branch:{branch}:{ticket}:{day}")
@@ -123,8 +137,9 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
         event_type=EVENTS[kind], source_system=source,
         source_event_id=f"{branch}/{ticket}/{kind}/{occurred}", occurred_at=occurred,
         channel=Channel.BRANCH, organisation=org, identifiers=idents,
-        interaction_id=f"branch:{branch}:{ticket}:{day}", actor=actor, payload=payload,
-        reason=require_str(body, "reason", required=False, max_len=64))
+        interaction_id=interaction, actor=actor, payload=payload,
+        reason=require_str(body, "reason", required=False, max_len=64),
+        attributes=attrs if complaint else {})
 
 
 async def _openapi(request: web.Request) -> web.Response:

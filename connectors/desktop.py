@@ -3,9 +3,12 @@
 Event ``type``s: ``ivr_authenticated`` (the IVR/agent verified the caller: the trusted
 phone link; ``customer_number`` plus optional ``phone``/``card_number``/``id_number``),
 ``wrapup`` (after-call work: ``agent``, ``acw_s``, ``reason``), ``survey`` (post-call
-``score``/``scale_max``/``kind``) and ``complaint_opened|complaint_extended|
-complaint_closed`` (``complaint_id``, ``category``, ``due_at``). Every event has an
-``id`` unique in the desktop system, a ``linkedid`` (the call) and ``occurred_at``.
+``score``/``scale_max``/``kind``) and the complaint lifecycle ``complaint_<step>``
+(opened, acknowledged, assigned, updated, escalated, extended, resolved, closed,
+reopened: ``complaint_id``, ``category``, ``due_at``, ``owner``, ``team``, ``reason``,
+``promise``, ``satisfaction``; docs/complaints.md). Every event has an ``id`` unique in
+the desktop system, a ``linkedid`` (the call) and ``occurred_at``; a complaint step
+without a call names the customer with ``customer_number``.
 
 ``erasure_requested`` (``customer_number``; no call needed) is the PIPL deletion request
 the bank's service or privacy desk records after verifying the customer: the stream
@@ -30,14 +33,13 @@ from backbone.models import (
     ActorKind,
     CallPayload,
     Channel,
-    ComplaintPayload,
     IdentifierType,
     InteractionEvent,
     SurveyKind,
     SurveyPayload,
 )
 from backbone.settings import Settings
-from connectors import clock, openapi
+from connectors import clock, complaint_fields, openapi
 from connectors.base import Pipeline
 from connectors.feed import choice, feed_handler, untrusted
 from connectors.http import create_app as create_base_app
@@ -46,10 +48,8 @@ from connectors.http import optional_number, require_str, survey_answer
 NAME = "desktop"
 TYPES = {
     "ivr_authenticated": v.CALL_IVR_AUTHENTICATED, "wrapup": v.CALL_WRAPUP,
-    "survey": v.SURVEY_ANSWERED, "complaint_opened": v.COMPLAINT_OPENED,
-    "complaint_extended": v.COMPLAINT_EXTENDED, "complaint_closed": v.COMPLAINT_CLOSED,
-    "erasure_requested": v.CUSTOMER_ERASURE_REQUESTED,
-}
+    "survey": v.SURVEY_ANSWERED, "erasure_requested": v.CUSTOMER_ERASURE_REQUESTED,
+} | {f"complaint_{step}": etype for step, etype in complaint_fields.STEPS.items()}
 EVENT_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["type", "id", "occurred_at"],
     "properties": {
@@ -60,8 +60,7 @@ EVENT_SCHEMA: dict[str, Any] = {
         "phone": {"type": "string"}, "card_number": {"type": "string"},
         "id_number": {"type": "string"}, "score": {"type": "integer"},
         "scale_max": {"type": "integer"}, "kind": {"enum": ["CSAT", "NPS"]},
-        "complaint_id": {"type": "string"}, "category": {"type": "string"},
-        "due_at": {"type": ["string", "number"]},
+        **complaint_fields.PROPERTIES,
     },
 }
 
@@ -79,7 +78,8 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
     ident = require_str(body, "id") or ""
     if kind == "erasure_requested":
         return _erasure(pipeline, source, ident, body)
-    linkedid = require_str(body, "linkedid") or ""
+    complaint = kind.startswith("complaint_")
+    linkedid = require_str(body, "linkedid", required=not complaint) or ""
     agent = require_str(body, "agent", required=False, max_len=64)
     fields: dict[str, Any] = {
         "channel": Channel.PHONE, "interaction_id": f"call:{linkedid}",
@@ -89,7 +89,7 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
     }
     proves = kind == "ivr_authenticated"  # the trusted link (a server key, checked above)
     number = require_str(body, "customer_number", required=False)
-    if proves and not number:
+    if (proves or (complaint and not linkedid)) and not number:
         raise ValidationError("customer_number is required", code="missing_field",
                               field="customer_number")
     idents = [pipeline.opaque(IdentifierType.CUSTOMER_NUMBER, number, verified=proves)]
@@ -106,11 +106,12 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
         fields["payload"] = SurveyPayload(kind=SurveyKind(survey_kind), score=score, scale_max=scale,
                                           about_interaction_id=f"call:{linkedid}")
     else:
-        due = body.get("due_at")
-        fields["payload"] = ComplaintPayload(
-            complaint_id=require_str(body, "complaint_id") or "", status=kind.split("_")[1],
-            category=require_str(body, "category", required=False, max_len=64),
-            due_at=clock.parse_ms(due, "due_at") if due is not None else None)
+        step = kind.removeprefix("complaint_")
+        fields["payload"] = complaint_fields.payload(step, body)
+        fields["attributes"] = complaint_fields.attributes(step, body)
+        if not linkedid:
+            fields["interaction_id"] = complaint_fields.interaction(
+                fields["payload"].complaint_id)
     return pipeline.event(event_type=TYPES[kind], source_system=source,
                           source_event_id=f"{kind}:{ident}",
                           occurred_at=pipeline.when(body.get("occurred_at"), "occurred_at"),

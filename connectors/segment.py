@@ -14,8 +14,9 @@ Conventions the bank's app and web code follow (documented in connectors/README.
 - Web chat lifecycle is ``track`` with ``properties.chat_id``: "Chat Requested",
   "Chat Queued", "Chat Agent Joined", "Chat Message", "Chat Transferred", "Chat Closed",
   "Chat Abandoned".
-- "Survey Answered" (kind CSAT|NPS, score, scale_max) and "Complaint Opened|Extended|
-  Closed" (complaint_id, category, due_at) are tracks too.
+- "Survey Answered" (kind CSAT|NPS, score, scale_max) and "Complaint <Step>" (Opened,
+  Acknowledged, Assigned, Updated, Escalated, Extended, Resolved, Closed, Reopened:
+  complaint_id, category, due_at, owner, team, reason, promise, satisfaction) are tracks.
 - Only the properties in :data:`PROPERTIES` are kept (the others are dropped and
   counted), and every kept string has its phone, card and ID numbers hashed.
 """
@@ -32,7 +33,7 @@ from backbone import vocabulary as v
 from backbone.errors import ValidationError
 from backbone.models import ActorKind, Channel, IdentifierType
 from backbone.settings import Trust
-from connectors import assertion, clock
+from connectors import assertion, clock, complaint_fields
 from connectors import records as rec
 from connectors.assertion import AssertionVerifier
 from connectors.base import Pipeline
@@ -48,10 +49,9 @@ CHAT_EVENTS = {
     "chat abandoned": v.CHAT_ABANDONED,
 }
 LOGIN_EVENTS = frozenset({"signed in", "logged in", "login succeeded"})
-COMPLAINT_EVENTS = {
-    "complaint opened": v.COMPLAINT_OPENED, "complaint extended": v.COMPLAINT_EXTENDED,
-    "complaint closed": v.COMPLAINT_CLOSED,
-}
+# What the customer's own app or page may say (a client write key is public).
+CUSTOMER_STEPS = frozenset({"opened", "reopened", "updated"})
+COMPLAINT_EVENTS = {f"complaint {step}": etype for step, etype in complaint_fields.STEPS.items()}
 # The properties kept, by message type: an allow-list, since a deny-list always misses a
 # spelling ("phone_number", "cardNo", "payee_mobile"...). Anything else is dropped and
 # counted in ccb_connector_dropped_properties_total.
@@ -63,7 +63,8 @@ _TRACK = _COMMON | {
     "amount", "amount_band",                                # "Transfer Started", ...
     "chat_id", "agent", "wait_s", "message_id", "text",     # "Chat *"
     "kind", "score", "scale_max", "about_interaction_id",   # "Survey Answered"
-    "complaint_id", "category", "due_at",                   # "Complaint *"
+    "complaint_id", "category", "due_at", "owner", "team",  # "Complaint *"
+    "promise", "satisfaction", "satisfaction_max",
 }
 _PAGE = _COMMON | {"name", "title", "path", "category"}  # never url/search/referrer
 _OTHER = frozenset({"session_id", "correlation_id", "reason"})  # the fields every event has
@@ -218,11 +219,19 @@ class SegmentMapper:
         elif kind == "track" and lowered in COMPLAINT_EVENTS:
             event_type = COMPLAINT_EVENTS[lowered]
             due = props.get("due_at")
+            step = lowered.split()[-1]
+            if step not in CUSTOMER_STEPS and trust != "server":
+                raise ValidationError(f"{name[:40]!r} needs a server write key: a client "
+                                      "may open, reopen or rate a complaint only",
+                                      code="forbidden", field="event")
             fields["payload"] = rec.complaint_payload(
                 complaint_id=scrub(require_str(props, "complaint_id", "properties.")) or "",
-                status=lowered.split()[-1],
+                status=step,
                 category=scrub(require_str(props, "category", "properties.", required=False)),
                 due_at=clock.parse_ms(due, "properties.due_at") if due is not None else None)
+            fields["attributes"] = {k: scrub(val) or "" for k, val in
+                                    complaint_fields.attributes(step, props,
+                                                                "properties.").items()}
         else:
             kept, refused = self._properties(props, allowed)
             dropped += refused

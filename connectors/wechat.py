@@ -5,13 +5,15 @@ allows (``wechat_crypto.CallbackGuard``: signature, freshness window, one body p
 signature), decrypts safe-mode bodies, dedupes WeChat's retries (MsgId, or
 FromUserName + CreateTime + Event), publishes, and only then answers "success" (or the
 passive reply). A text asking for a human (settings.wechat_transfer_keywords) is
-answered with ``transfer_customer_service``. Accepted event ids go back in the
+answered with ``transfer_customer_service``; one with a complaint keyword, or a menu
+CLICK on a complaint key, also opens a complaint (``complaint.opened``). Accepted event ids go back in the
 ``X-Event-Ids`` header, since WeChat dictates the body. POST ``/wechat/bind`` is for the
 bank's own binding back end (Bearer token): it is the trusted OpenID → customer link.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - DTDs are refused before parsing
@@ -21,9 +23,17 @@ from aiohttp import web
 
 from backbone import vocabulary as v
 from backbone.errors import ValidationError
-from backbone.models import Actor, ActorKind, Channel, ChatPayload, IdentifierType, InteractionEvent
+from backbone.models import (
+    Actor,
+    ActorKind,
+    Channel,
+    ChatPayload,
+    ComplaintPayload,
+    IdentifierType,
+    InteractionEvent,
+)
 from backbone.settings import Settings
-from connectors import clock
+from connectors import clock, complaint_fields
 from connectors import metrics as m
 from connectors.base import Pipeline
 from connectors.dedupe import RecentIds
@@ -88,6 +98,9 @@ class WeChatMapper:
         self.p = pipeline
         self.source = f"wechat-oa:{pipeline.settings.wechat_app_id}"
         self.keywords = tuple(k.lower() for k in pipeline.settings.wechat_transfer_keywords)
+        self.complaint_words = tuple(k.lower() for k in
+                                     pipeline.settings.wechat_complaint_keywords)
+        self.complaint_keys = frozenset(pipeline.settings.wechat_complaint_menu_keys)
 
     def source_id(self, msg: dict[str, str]) -> str:
         openid = self._need(msg, "FromUserName")
@@ -136,8 +149,11 @@ class WeChatMapper:
                 # the CreateTime WeChat stamped is kept beside it.
                 base["attributes"]["created_at"] = str(occurred)
                 base["occurred_at"] = clock.now_ms()
-            return [self.p.event(event_type=EVENT_TYPES[event], source_event_id=source_id,
-                                 payload=payload, **base)], False
+            events = [self.p.event(event_type=EVENT_TYPES[event], source_event_id=source_id,
+                                   payload=payload, **base)]
+            if event == "CLICK" and msg.get("EventKey") in self.complaint_keys:
+                events.append(self._complaint(source_id, base))
+            return events, False
         if msg_type not in MESSAGE_TYPES:
             raise ValidationError(f"unknown MsgType {msg_type[:40]!r}", code="unknown_type",
                                   field="MsgType")
@@ -146,6 +162,8 @@ class WeChatMapper:
                               text=text)
         events = [self.p.event(event_type=v.WECHAT_MESSAGE, source_event_id=source_id,
                                payload=payload, **base)]
+        if text and any(k in text.lower() for k in self.complaint_words):
+            events.append(self._complaint(source_id, base))
         wants_human = bool(text) and any(k in (text or "").lower() for k in self.keywords)
         if wants_human:
             handover = ChatPayload(session_id=session, msg_type="transfer_customer_service",
@@ -155,6 +173,21 @@ class WeChatMapper:
                                        source_event_id=f"{source_id}:transfer",
                                        payload=handover, **base))
         return events, wants_human
+
+
+    def _complaint(self, source_id: str, base: dict[str, Any]) -> InteractionEvent:
+        """A complaint opened by this push; its id follows from the push, so WeChat's
+        retries open it once. The complaint keeps its own interaction (it outlives the
+        chat) and the OpenID routes it to the customer."""
+        complaint_id = "WX-" + hashlib.sha256(source_id.encode()).hexdigest()[:12].upper()
+        fields = base | {"interaction_id": complaint_fields.interaction(complaint_id),
+                         "attributes": base["attributes"] | {
+                             "origin_interaction": base["interaction_id"]}}
+        return self.p.event(event_type=v.COMPLAINT_OPENED,
+                            source_event_id=f"{source_id}:complaint",
+                            payload=ComplaintPayload(complaint_id=complaint_id,
+                                                     status="opened"),
+                            **fields)
 
 
 async def _verify_url(request: web.Request) -> web.Response:

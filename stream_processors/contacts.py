@@ -37,9 +37,9 @@ _OUTCOME = {
     v.WECHAT_KF_SWITCH: "transferred", v.BRANCH_TRANSFERRED: "transferred",
 }
 NOT_CONTACTS = {v.HANDOFF_CREATED, v.HANDOFF_ACCEPTED, v.HANDOFF_CANCELLED,
-                v.HANDOFF_EXPIRED, v.SURVEY_ANSWERED, v.COMPLAINT_OPENED,
-                v.COMPLAINT_EXTENDED, v.COMPLAINT_CLOSED, v.CUSTOMER_ERASURE_REQUESTED,
-                v.IDENTITY_UNLINK_REQUESTED, v.BRANCH_COUNTER_OPENED, v.BRANCH_COUNTER_CLOSED}
+                v.HANDOFF_EXPIRED, v.SURVEY_ANSWERED, v.CUSTOMER_ERASURE_REQUESTED,
+                v.IDENTITY_UNLINK_REQUESTED, v.BRANCH_COUNTER_OPENED, v.BRANCH_COUNTER_CLOSED,
+                } | {t for t in v.ALL_EVENT_TYPES if t.startswith("complaint.")}
 # Interaction ids that name a person, not a conversation: split into sessions by time.
 _SESSION_PREFIXES = ("wechat:", "app:", "web:")
 _CLOSE = {v.CHAT_CLOSED, v.WECHAT_KF_CLOSE}

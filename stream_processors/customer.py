@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from backbone import vocabulary as v
-from stream_processors import contacts, profile
+from stream_processors import complaints, contacts
 from stream_processors import identity as ident
 from stream_processors.erasures import erasure_time
 from stream_processors.routing import CUSTOMER, IDENTITY, Out
@@ -35,6 +35,7 @@ class Bounds:
     handoffs: int = 20
     conflicts: int = 20
     session_timeout_ms: int = 30 * 60_000  # a chat or app visit ends after this inactivity
+    business_tz: str = "Asia/Shanghai"  # complaint due dates count local calendar days
 
 
 @dataclass(slots=True)
@@ -113,23 +114,10 @@ def _side_records(state: dict[str, Any], event: dict[str, Any], b: Bounds) -> No
     at = int(event["occurred_at"])
     if etype.startswith("complaint.") and p.get("complaint_id"):
         comps = state.setdefault("complaints", {})
-        c = dict(comps.get(p["complaint_id"]) or {"st": "opened", "ch": event["channel"],
-                                                   "opened": at})
-        if etype == v.COMPLAINT_OPENED:
-            c["opened"] = min(c.get("opened", at), at)
-            c.setdefault("due", p.get("due_at") or at + 15 * DAY_MS)
-        elif etype == v.COMPLAINT_EXTENDED:
-            c["due"] = p.get("due_at") or c.get("opened", at) + 30 * DAY_MS
-            if c["st"] != "closed":
-                c["st"] = "extended"
-        elif etype == v.COMPLAINT_CLOSED:
-            c["st"] = "closed"
-            c["closed"] = at
-        if p.get("category"):
-            c["cat"] = p["category"]
-        if p.get("due_at") and etype != v.COMPLAINT_CLOSED:
-            c["due"] = p["due_at"]
-        comps[p["complaint_id"]] = c
+        actor = (event.get("actor") or {}).get("id")
+        comps[p["complaint_id"]] = complaints.apply(
+            comps.get(p["complaint_id"]), etype, p, event.get("attributes") or {},
+            event["channel"], at, actor, b.business_tz)
     elif etype == v.SURVEY_ANSWERED and p.get("kind"):
         surveys = state.setdefault("surveys", [])
         surveys.append({"kind": p["kind"], "score": p.get("score"), "max": p.get("scale_max"),
@@ -272,14 +260,6 @@ def apply(key: str, state: dict[str, Any] | None, cmd: dict[str, Any], b: Bounds
     event: dict[str, Any] = cmd.get("event") or {}
     if event and st.get("erased_at") and int(event["occurred_at"]) <= st["erased_at"]:
         return Applied(state, False, dropped="customer erased")
-    if kind == "profile":  # a system-of-record change, in source order (profile.py)
-        why = profile.verdict(st, cmd["change"])
-        if why is not None:
-            return Applied(state, False, dropped=why)
-        for i in cmd.get("identities") or ():
-            add_identity(st, i)
-        profile.apply(st, cmd["change"])
-        return Applied(st, True)
     if kind == "event":
         if _seen(st, event["event_id"]):
             return Applied(state, False, dropped="duplicate")

@@ -59,6 +59,10 @@ def formulas(c: Mapping[str, float], overdue_open: float = 0.0) -> dict[str, Any
         "complaints_closed": g("complaints_closed", 0),
         "complaint_rate": _ratio(g("complaints_opened", 0), g("contacts", 0)),
         "complaint_sla": _ratio(g("complaints_on_time", 0), due),
+        "complaints_resolved": g("complaints_resolved", 0),
+        "complaint_resolution_rate": _ratio(g("complaints_resolved", 0),
+                                            g("complaints_closed", 0)),
+        "complaint_satisfaction": _ratio(g("complaint_sat_top2", 0), g("complaint_sat_n", 0)),
         "identity_conflicts": g("identity_conflicts", 0),
     }
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backbone.business_time import DAY_MS, MINUTE_MS
+from stream_processors import complaints
 from stream_processors.entries import handle_s
 
 WINDOWS: dict[str, int] = {"1m": 1, "15m": 15, "1h": 60}
@@ -170,13 +171,8 @@ def facts(state: Mapping[str, Any] | None, cfg: KpiConfig) -> Facts:
         _add(out, f"{s.get('ch', 'UNKNOWN')}|all|t|{_minute(s['at'])}", f)
     for comp in (state.get("complaints") or {}).values():
         ch = comp.get("ch", "UNKNOWN")
-        _add(out, f"{ch}|all|t|{_minute(comp.get('opened', 0))}", {"complaints_opened": 1})
-        if comp["st"] == "closed":
-            on_time = 1 if comp.get("closed", 0) <= comp.get("due", 0) else 0
-            _add(out, f"{ch}|all|t|{_minute(comp['closed'])}",
-                 {"complaints_closed": 1, "complaints_on_time": on_time})
-        else:
-            _add(out, f"{ch}|all|due|{_minute(comp.get('due', 0))}", {"open": 1})
+        for kind, at, counters in complaints.facts(comp):
+            _add(out, f"{ch}|all|{kind}|{_minute(at)}", counters)
     for conf in state.get("conflicts") or ():
         _add(out, f"IDENTITY|all|t|{_minute(conf['at'])}", {"identity_conflicts": 1})
     for h in (state.get("handoffs") or {}).values():

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from backbone.snapshot import SCHEMA_VERSION
+from stream_processors import complaints as complaint_rules
 from stream_processors import contacts as contact_rules
-from stream_processors import profile as profile_rules
 from stream_processors.customer import DAY_MS, LAST_IDS
 
 RESOLVED = {"completed"}
@@ -94,9 +94,7 @@ def build(customer_id: str, state: dict[str, Any], *, updated_at: int,
     defines it (tests/unit/test_snapshot_contract.py validates what this builds)."""
     now = state.get("now", 0)
     cs = state.get("contacts", {})
-    seen = state.get("profile") or {}
-    prof = {"first_seen": seen.get("first_seen"), "last_seen": seen.get("last_seen"),
-            "channels": seen.get("channels", []), **profile_rules.snapshot_fields(state)}
+    prof = dict(state.get("profile") or {"first_seen": None, "last_seen": None, "channels": []})
     return {
         "schema_version": SCHEMA_VERSION,
         "customer_id": customer_id,
@@ -111,9 +109,7 @@ def build(customer_id: str, state: dict[str, Any], *, updated_at: int,
                       "ended_at": c["end"], "outcome": contact_rules.outcome_text(c)}
                      for iid, c in sorted(cs.items(), key=lambda kv: (-kv[1]["start"], kv[0]))],
         "journeys": journeys(state, journey_window_ms),
-        "complaints": [{"complaint_id": k, "status": c["st"], "category": c.get("cat"),
-                        "opened_at": c.get("opened"), "due_at": c.get("due")}
-                       for k, c in sorted((state.get("complaints") or {}).items())],
+        "complaints": complaint_rules.book(state.get("complaints") or {}),
         "surveys": [{"kind": s["kind"], "score": s["score"], "scale_max": s["max"],
                      "at": s["at"]} for s in reversed(state.get("surveys") or [])],
         "counts": {
