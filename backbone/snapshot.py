@@ -33,10 +33,57 @@ class Identity(_Part):
     verified: bool
 
 
+class ProfileAttribute(_Part):
+    """An attribute from a system of record, with its JR/T 0197 data level (the service
+    shows the value only to roles cleared for it: backbone/data_levels.py)."""
+
+    name: str  # tier, segment, preferred_language, preferred_channel, vulnerable
+    value: str
+    level: int
+    source: str  # crm, core_banking
+    updated_at: int
+
+
+class Product(_Part):
+    product_type: str
+    account_number: str | None  # display form only (6228 **** **** 3256)
+    status: str | None
+    level: int  # of the product type
+    account_level: int  # of the (masked) account number
+    source: str
+    updated_at: int
+
+
+class Consent(_Part):
+    purpose: str  # service, marketing
+    channel: str  # ALL, PHONE, SMS, APP, WECHAT, EMAIL, BRANCH
+    status: Literal["granted", "withdrawn"]
+    source: str | None  # where the customer gave or withdrew it
+    at: int
+
+
+class Traits(_Part):
+    """Computed from the customer's log at every snapshot (event time)."""
+
+    contacts_30d_by_channel: dict[str, int]
+    last_contact_reason: str | None
+    open_complaints: int
+    last_complaint_at: int | None
+    days_since_last_complaint: int | None
+    preferred_channel: str | None  # the channel used most in the last 30 days
+    level: int
+
+
 class Profile(_Part):
     first_seen: int | None
     last_seen: int | None
     channels: list[Channel]
+    # From the systems of record (issue 14); absent in snapshots written before.
+    attributes: list[ProfileAttribute] = []
+    products: list[Product] = []
+    consents: list[Consent] = []  # current state per purpose and channel
+    consent_history: list[Consent] = []  # newest first
+    traits: Traits | None = None
 
 
 class Actor(_Part):

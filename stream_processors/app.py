@@ -29,6 +29,7 @@ from stream_processors.deliveries import never_ack_on_retry
 from stream_processors.outputs import Outputs, Source, send
 from stream_processors.stages.customer import CustomerStage
 from stream_processors.stages.kpis import KpiStage
+from stream_processors.stages.profile import ProfileStage
 from stream_processors.stages.resolver import ResolverStage
 from stream_processors.stages.router import RouterStage
 from stream_processors.topology import Topology, declare, partition_of
@@ -120,6 +121,7 @@ class Stages:
                                       bounds=bounds(s), cfg=kpi_config(s),
                                       journey_window_ms=int(s.journey_window_h * 3_600_000))
         self.kpis = KpiStage(self.outputs, kpi_config(s))
+        self.profile = ProfileStage(self.codecs, erased, self.outputs)
 
 
 def _agents(app: ProcessorsApp, topo: Topology, st: Stages) -> None:
@@ -146,6 +148,12 @@ def _agents(app: ProcessorsApp, topo: Topology, st: Stages) -> None:
     async def handoffs(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await route(event, "handoffs")
+
+    @app.agent(topo.profile_changes, concurrency=1)
+    async def profile(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            for out in await st.profile.plan(_source(event), event.key):
+                await retrying(event, partial(send, st.outputs, out))
 
     @app.agent(topo.identity_commands, concurrency=1)
     async def resolve(stream: faust.StreamT) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from backbone import vocabulary as v
-from stream_processors import complaints, contacts
+from stream_processors import complaints, contacts, profile
 from stream_processors import identity as ident
 from stream_processors.erasures import erasure_time
 from stream_processors.routing import CUSTOMER, IDENTITY, Out
@@ -260,6 +260,14 @@ def apply(key: str, state: dict[str, Any] | None, cmd: dict[str, Any], b: Bounds
     event: dict[str, Any] = cmd.get("event") or {}
     if event and st.get("erased_at") and int(event["occurred_at"]) <= st["erased_at"]:
         return Applied(state, False, dropped="customer erased")
+    if kind == "profile":  # a system-of-record change, in source order (profile.py)
+        why = profile.verdict(st, cmd["change"])
+        if why is not None:
+            return Applied(state, False, dropped=why)
+        for i in cmd.get("identities") or ():
+            add_identity(st, i)
+        profile.apply(st, cmd["change"])
+        return Applied(st, True)
     if kind == "event":
         if _seen(st, event["event_id"]):
             return Applied(state, False, dropped="duplicate")

@@ -13,6 +13,7 @@ from typing import Any
 from backbone.snapshot import SCHEMA_VERSION
 from stream_processors import complaints as complaint_rules
 from stream_processors import contacts as contact_rules
+from stream_processors import profile as profile_rules
 from stream_processors.customer import DAY_MS, LAST_IDS
 
 RESOLVED = {"completed"}
@@ -94,7 +95,9 @@ def build(customer_id: str, state: dict[str, Any], *, updated_at: int,
     defines it (tests/unit/test_snapshot_contract.py validates what this builds)."""
     now = state.get("now", 0)
     cs = state.get("contacts", {})
-    prof = dict(state.get("profile") or {"first_seen": None, "last_seen": None, "channels": []})
+    seen = state.get("profile") or {}
+    prof = {"first_seen": seen.get("first_seen"), "last_seen": seen.get("last_seen"),
+            "channels": seen.get("channels", []), **profile_rules.snapshot_fields(state)}
     return {
         "schema_version": SCHEMA_VERSION,
         "customer_id": customer_id,
