@@ -112,6 +112,10 @@ class ProfileFeed:
         self._producer.poll(0)
         self.sent += 1
 
+    def flush(self, timeout_s: float = 10.0) -> int:
+        """Wait for Kafka to acknowledge what was sent; the number still unacknowledged."""
+        return int(self._producer.flush(timeout_s))
+
     async def run(self, pool: list[Customer], stop: asyncio.Event, rate: float) -> None:
         """Until ``stop``: every customer in ``pool`` introduced once, then updates, at
         ``rate`` changes per second."""
@@ -125,7 +129,7 @@ class ProfileFeed:
                 await asyncio.wait_for(stop.wait(), max(len(changes), 1) / rate)
             except TimeoutError:
                 pass
-        await asyncio.to_thread(self._producer.flush, 10)
+        await asyncio.to_thread(self.flush)
 
 
 def _table(row: dict[str, Any]) -> str:

@@ -197,3 +197,33 @@ def test_traits_follow_the_log() -> None:
     assert t["last_contact_reason"] == "card_lost"
     assert t["open_complaints"] == 1
     assert t["days_since_last_complaint"] == 5
+
+
+def test_the_simulators_cdc_envelopes_fit_the_contract_and_the_rules(
+        unit_settings: Any) -> None:
+    import io
+    import json
+    import random
+
+    import fastavro
+
+    from backbone import serde
+    from connectors.journeys import make_customer
+    from connectors.profile_feed import ProfileFeed
+
+    feed = ProfileFeed(unit_settings, seed=3)
+    customer = make_customer(random.Random(3), 1)
+    changes = feed.introduce(customer) + [feed.update(customer.number) for _ in range(30)]
+    schema = fastavro.parse_schema(json.loads(serde.latest_schema(serde.PROFILE_CHANGE)))
+    ops = set()
+    for change in changes:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, schema, change)
+        buf.seek(0)
+        decoded = fastavro.schemaless_reader(buf, schema)
+        out = profile.command(decoded, customer.number.encode())  # the stage's own rule
+        assert out.key == f"CUSTOMER_NUMBER:{customer.number}"
+        ops.add(decoded["op"])
+        row = decoded["after"] or decoded["before"]
+        assert customer.card not in json.dumps(row)  # account numbers leave masked
+    assert ops >= {"r", "u"}
