@@ -4,16 +4,25 @@ identity graph, in source order, once, and deletes and erasures remove what they
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import random
 from typing import Any
 
+import fastavro
 import pytest
 
+from backbone import serde
 from backbone import snapshot as contract
+from connectors.journeys import make_customer
+from connectors.profile_feed import ProfileFeed
+from stream_processors import codec, erasures, profile
 from stream_processors import identity as ident
-from stream_processors import profile
-from stream_processors.codec import dumps
+from stream_processors.codec import Codecs, dumps
+from stream_processors.outputs import Source
+from stream_processors.stages.profile import ProfileStage
 from stream_processors.topology import IDENTITY_COMMANDS
-from tests.unit.stream_processors.engine import Engine
+from tests.unit.stream_processors.engine import Engine, MemorySink
 
 NUMBER = "C00000042"
 CID = ident.known_customer_id(NUMBER)
@@ -201,15 +210,8 @@ def test_traits_follow_the_log() -> None:
 
 def test_the_simulators_cdc_envelopes_fit_the_contract_and_the_rules(
         unit_settings: Any) -> None:
-    import io
-    import json
-    import random
 
-    import fastavro
 
-    from backbone import serde
-    from connectors.journeys import make_customer
-    from connectors.profile_feed import ProfileFeed
 
     feed = ProfileFeed(unit_settings, seed=3)
     customer = make_customer(random.Random(3), 1)
@@ -227,3 +229,30 @@ def test_the_simulators_cdc_envelopes_fit_the_contract_and_the_rules(
         row = decoded["after"] or decoded["before"]
         assert customer.card not in json.dumps(row)  # account numbers leave masked
     assert ops >= {"r", "u"}
+
+
+def test_the_stage_decodes_avro_and_dead_letters_poison(unit_settings: Any,
+                                                        monkeypatch: Any) -> None:
+    from backbone import serde
+
+    erased = erasures.ErasureLog()
+    erased.ready.set()
+    sink = MemorySink()
+    stage = ProfileStage(Codecs(unit_settings), erased, sink)
+    topic = unit_settings.topic("profile-changes")
+    good = change("customers", "c", customer_row(tier="VIP"), lsn=1)
+    good["after"] = {"-type": "bank.ccb.v1.CustomerRow", **good["after"]}
+    client = serde.registry_client(unit_settings)  # one mock registry for both sides
+    monkeypatch.setattr(codec, "registry_client", lambda *_a, **_k: client)
+    value = serde.AvroSerde(client, serde.PROFILE_CHANGE).serialize(topic, good)
+
+    async def go() -> tuple[list[Any], list[Any], list[Any]]:
+        ok = await stage.plan(Source(topic, 0, 1, value), NUMBER.encode())
+        poison = await stage.plan(Source(topic, 0, 2, b"not avro"), NUMBER.encode())
+        wrong_key = await stage.plan(Source(topic, 0, 3, value), b"C1")
+        return ok, poison, wrong_key
+    ok, poison, wrong_key = asyncio.run(go())
+    assert [o.key for o in ok] == [f"CUSTOMER_NUMBER:{NUMBER}"]
+    assert ok[0].value["change"]["row"] == {"tier": "VIP"}
+    assert poison == [] and wrong_key == []
+    assert [stage for stage, _ in sink.dead_letters] == ["profile", "profile"]
