@@ -133,6 +133,29 @@ class Settings(BaseSettings):
     # "Answered within three rings" (三声响铃): ring time <= kpi_rings x kpi_ring_cycle_s.
     kpi_ring_cycle_s: float = 5.0
     kpi_rings: int = 3
+    # Early warnings (docs/alerts.md): evaluated on every KPI flush and on this timer, so a
+    # quiet queue still fires or clears; a rate must breach for alert_for_min to fire and
+    # clears only back past its *_clear value. The SL target is kpi_sl_target.
+    alert_eval_interval_s: float = 15.0
+    alert_window_min: int = 15
+    alert_for_min: float = 5.0
+    alert_min_offered: int = 10
+    alert_sl_clear: float = 0.85
+    alert_abandon_max: float = 0.08
+    alert_abandon_clear: float = 0.06
+    alert_asa_max_s: dict[str, float] = Field(default_factory=lambda: {
+        "PHONE": 30.0, "WEB": 60.0, "APP": 60.0, "WECHAT": 60.0, "BRANCH": 900.0})
+    alert_asa_clear_ratio: float = 0.8
+    alert_rings_target: float = 0.9
+    alert_rings_clear: float = 0.93
+    alert_survey_min: int = 5
+    alert_csat_drop: float = 0.10
+    alert_csat_clear_drop: float = 0.05
+    alert_nps_drop: float = 10.0
+    alert_nps_clear_drop: float = 5.0
+    alert_complaint_spike_factor: float = 3.0
+    alert_complaint_spike_min: int = 5
+    alert_complaint_due_soon_h: float = 48.0
     # Business day and clock-aligned reporting intervals (15/30 min, day) are in this zone.
     business_tz: str = "Asia/Shanghai"
     # A chat, WeChat or app/web visit without a close event ends after this inactivity.

@@ -21,6 +21,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from backbone.errors import ConfigurationError
 from backbone.settings import Settings
 from backbone.topics import PARTITIONS
+from stream_processors import alerts as alert_rules
 from stream_processors import customer as customer_rules
 from stream_processors import erasures, identity, kpis, lag, probes, web
 from stream_processors.codec import Codecs
@@ -120,7 +121,7 @@ class Stages:
         self.customer = CustomerStage(topo.customers, erased, self.outputs,
                                       bounds=bounds(s), cfg=kpi_config(s),
                                       journey_window_ms=int(s.journey_window_h * 3_600_000))
-        self.kpis = KpiStage(self.outputs, kpi_config(s))
+        self.kpis = KpiStage(self.outputs, kpi_config(s), alert_rules.config(s))
         self.profile = ProfileStage(self.codecs, erased, self.outputs)
 
 
@@ -191,6 +192,12 @@ def _timers(app: ProcessorsApp, s: Settings, topo: Topology, st: Stages,
     async def _flush_kpis() -> None:
         async with guard.lock:
             await st.kpis.flush()
+
+    # Early warnings also on the clock: a quiet queue sends no partials (docs/alerts.md).
+    @app.timer(s.alert_eval_interval_s)
+    async def _evaluate_alerts() -> None:
+        async with guard.lock:
+            await st.kpis.evaluate_alerts()
 
     @topo.memory.on_recover
     async def _memory_recovered() -> None:

@@ -10,10 +10,14 @@ from the log. As a table it cost a changelog write of every scope's full view pe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from backbone import alert_record
+from backbone.models import now_ms
 from stream_processors import alerts as alert_rules
 from stream_processors import gauges, kpis, windows
+from stream_processors.alert_state import AlertTracker
 from stream_processors.codec import dumps, loads
 from stream_processors.outputs import Sink
 from stream_processors.topology import ALERTS, KPIS
@@ -22,12 +26,15 @@ INTERVAL_CACHE_MAX = 50_000
 
 
 class KpiStage:
-    def __init__(self, sink: Sink, cfg: kpis.KpiConfig) -> None:
+    def __init__(self, sink: Sink, cfg: kpis.KpiConfig,
+                 alerts: alert_rules.AlertConfig | None = None,
+                 clock: Callable[[], int] = now_ms) -> None:
         self.sink = sink
         self.cfg = cfg
+        self.clock = clock  # alerts judge the time that passes, not only new traffic
+        self.alerts = AlertTracker(alerts or alert_rules.AlertConfig())
         self.view: dict[bytes, dict[str, Any]] = {}
         self.dirty: set[bytes] = set()
-        self.alert_state: dict[bytes, dict[str, bool]] = {}
         # Last published values per interval key, and each key's start (to forget old ones).
         self.interval_cache: dict[bytes, tuple[int, dict[str, Any]]] = {}
 
@@ -77,10 +84,19 @@ class KpiStage:
             self.interval_cache[ikey] = (rec["window_start"], rec["values"])
             await self.sink.emit(KPIS, ikey, dumps({"channel": channel, "scope": scope,
                                                     "window": window, "as_of": now, **rec}))
-        firing = alert_rules.evaluate(channel, scope, buckets, now, values, cfg)
-        before = self.alert_state.get(kb, {})
-        for name, state, details in alert_rules.transitions(before, firing):
-            await self.sink.emit(ALERTS, f"{name}|{scope_key}".encode(), dumps({
-                "alert": name, "channel": channel, "scope": scope, "state": state,
-                "at": now, **details}))
-        self.alert_state[kb] = {name: True for name in firing}
+        await self._alerts(scope_key, buckets, max(now, self.clock()))
+
+    async def evaluate_alerts(self) -> None:
+        """Every scope's early warnings at the clock's time (the timer): a quiet queue
+        gets no partials, yet its alerts must still fire or clear as time passes."""
+        now = self.clock()
+        for kb, view in list(self.view.items()):
+            await self._alerts(kb.decode(), [v["b"] for k, v in view.items()
+                                             if k.startswith("p")], now)
+
+    async def _alerts(self, scope_key: str, buckets: list[dict[str, Any]], now: int) -> None:
+        channel, scope = scope_key.split("|", 1)
+        readings = alert_rules.evaluate(channel, scope, buckets, now, self.alerts.cfg)
+        for record in self.alerts.step(scope_key, readings, now):
+            await self.sink.emit(ALERTS, alert_record.key(record["alert"], channel, scope),
+                                 dumps(record))
