@@ -1,9 +1,9 @@
 """Alerts for the wallboard: which are firing now and which fired or cleared recently.
 
 The board is fed by an :class:`AlertSource`. Today that is :class:`KafkaAlertSource`,
-which reads the ``alerts`` topic the stream processors write (stream_processors/app.py,
-``flush_kpis``); when the context service gets a WatchAlerts rpc, a source that reads it
-replaces this one and nothing else changes.
+which reads the ``alerts`` topic the stream processors' KPI stage writes (AlertTransition
+records, schemas/json/alert/v1.json); when the context service serves a WatchAlerts rpc, a
+source that reads it replaces this one and nothing else changes.
 """
 
 from __future__ import annotations

@@ -135,3 +135,27 @@ class LiveStack:
             return list(latest.values())
         finally:
             consumer.close()
+
+
+def read_records(settings: Settings, logical: str, predicate: Callable[[dict[str, Any]], bool],
+                 timeout_s: float = 15.0) -> list[dict[str, Any]]:
+    """JSON records of a topic (from the beginning) that match ``predicate``, waiting until
+    at least one does."""
+    consumer = Consumer(settings.consumer_config(f"browser-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([settings.topic(logical)])
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                if found:
+                    break
+                continue
+            if msg.error() is None and msg.value():
+                record = json.loads(msg.value())
+                if predicate(record):
+                    found.append(record)
+    finally:
+        consumer.close()
+    return found

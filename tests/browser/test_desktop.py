@@ -10,6 +10,11 @@ from playwright.sync_api import expect
 from tests.browser import customers
 from tests.browser.conftest import screenshot, sign_in
 from tests.browser.live import TOKENS, LiveStack
+from tests.browser.test_wallboard import live_kpis, shown
+
+
+def live_values(live: LiveStack, scope: str, window: str) -> dict[str, float]:
+    return live_kpis(live, window).get(("PHONE", scope), {})
 
 
 def look_up(page: Any, kind: str, value: str) -> None:
@@ -23,6 +28,8 @@ def test_the_desktop_shows_a_simulated_customer_masked_with_journey_and_contacts
     snap = customers.pick(live)
     number = customers.customer_number(snap)
     page = pages()
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     sign_in(page, f"{live.web_url}/desktop", TOKENS["agent"])
     look_up(page, "CUSTOMER_NUMBER", number)
 
@@ -59,6 +66,36 @@ def test_the_desktop_shows_a_simulated_customer_masked_with_journey_and_contacts
     # live: the stream is connected (an update arrived)
     expect(page.locator("#live-status")).to_contain_text("Live", timeout=30_000)
     screenshot(page, "desktop.png")
+    # the token travels in headers only, and stays in this tab's sessionStorage
+    assert urls and not any(TOKENS["agent"] in url for url in urls)
+    assert page.evaluate("document.cookie") == ""
+    assert page.evaluate("sessionStorage.getItem('ccb.token')") == TOKENS["agent"]
+    assert unlabelled(page) == []
+
+
+def unlabelled(page: Any) -> list[str]:
+    """Form controls a screen reader could not name."""
+    return page.evaluate("""[...document.querySelectorAll('input, select, textarea, button')]
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                     && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+        .map(e => e.id || e.outerHTML.slice(0, 60))""")
+
+
+def test_a_supervisor_sees_the_kpis_of_the_customers_queue(live: LiveStack, pages: Any) -> None:
+    snap = customers.pick(live)
+    queues = {f"queue:{t['organisation']['queue']}" for t in snap["timeline"]
+              if (t.get("organisation") or {}).get("queue")}
+    page = pages()
+    sign_in(page, f"{live.web_url}/desktop", TOKENS["supervisor"])
+    look_up(page, "CUSTOMER_NUMBER", customers.customer_number(snap))
+    expect(page.locator("#customer-id")).to_have_text(snap["customer_id"])
+    scope = page.locator("#queue-select").input_value()
+    assert scope in queues  # the queue of the customer's latest call is preselected
+    want = live_values(live, scope, "today")
+    assert want.get("offered"), want  # the simulator's calls reached this queue
+    for name in ("offered", "answered", "service_level", "asa_s"):
+        expect(page.locator(f"#queue-kpis [data-kpi={name}][data-window=today]")).to_have_text(
+            shown(name, want.get(name)), timeout=15_000)
 
 
 def test_a_handoff_created_on_one_desktop_is_accepted_on_another(

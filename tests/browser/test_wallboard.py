@@ -94,12 +94,14 @@ def test_alerts_appear_when_they_fire_and_go_when_they_clear(live: LiveStack,
     page = pages()
     sign_in(page, f"{live.web_url}/wallboard", TOKENS["supervisor"])
     producer = Producer(live.settings.producer_config())
-    alert = {"alert": "service_level_below_target", "channel": "PHONE", "scope": "queue:browser",
-             "value": 0.5, "threshold": 0.8, "at": int(time.time() * 1000),
-             "message": "service level under 80% for 5 minutes"}
+    now = int(time.time() * 1000)
+    # an AlertTransition of schemas/json/alert/v1.json
+    alert = {"schema_version": 1, "alert": "service_level_below_target", "channel": "PHONE",
+             "scope": "queue:browser", "at": now, "since": now - 300_000, "severity": "critical",
+             "value": 0.5, "threshold": 0.8, "message": "service level under 80% for 5 minutes"}
 
     def publish(state: str) -> None:
-        # as stream_processors/app.py flush_kpis writes them
+        # as the stream processors' KPI stage writes them
         producer.produce(live.settings.topic("alerts"),
                          key=f"{alert['alert']}|PHONE|queue:browser".encode(),
                          value=json.dumps(alert | {"state": state}).encode())
@@ -109,6 +111,7 @@ def test_alerts_appear_when_they_fire_and_go_when_they_clear(live: LiveStack,
     active = page.locator("#alerts-active [data-scope='PHONE|queue:browser']")
     expect(active).to_contain_text("service level below target", timeout=15_000)
     expect(active).to_contain_text("under 80% for 5 minutes")
+    expect(active).to_contain_text("critical")
     publish("resolved")
     expect(active).to_have_count(0, timeout=15_000)
     expect(page.locator("#alerts-recent [data-scope='PHONE|queue:browser'][data-state=resolved]")

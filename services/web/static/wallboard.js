@@ -82,9 +82,12 @@
     if (!a) return;
     const item = (x, resolved) => el("li", { class: resolved ? "alert resolved" : "alert", "data-alert": x.alert,
       "data-scope": `${x.channel}|${x.scope}`, "data-state": x.state },
+      x.severity ? el("span", { class: `tag ${x.severity === "critical" ? "bad" : "warn"}` },
+        x.severity === "critical" ? "critical 严重" : "warning 警告") : null, " ",
       el("strong", {}, x.alert.replaceAll("_", " ")), ` · ${CCB.channelText(x.channel)} ${x.scope}`,
       el("br", {}), x.message || (resolved ? "cleared 已恢复" : ""),
-      el("span", { class: "note" }, ` ${x.state === "firing" ? "fired 触发" : "cleared 恢复"} ${time(x.at)}`));
+      el("span", { class: "note" }, ` ${x.state === "firing" ? "fired 触发" : "cleared 恢复"} ${time(x.at)}` +
+        (x.since && x.state === "firing" ? ` (since 始于 ${time(x.since)})` : "")));
     $("alerts").replaceChildren(
       el("h3", {}, label(`Firing (${a.active.length})`, "进行中")),
       el("ul", { class: "plain", id: "alerts-active" }, a.active.length ? a.active.map((x) => item(x, false)) : el("li", { class: "note" }, "None 无")),
