@@ -133,5 +133,6 @@ class ContextServicer(KpiRpcs, HandoffRpcs, pb_grpc.CustomerContextServiceServic
             async with self._auditor.audited(access):
                 entry = await self._lookups.entry(lookup, None, context)
                 access.customer_id = entry.customer_id
-            async for update in watch_updates(self._view, entry, request, self._freshness):
+            async for update in watch_updates(self._view, entry, request, self._freshness,
+                                              principal.clearance):
                 yield update

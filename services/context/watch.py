@@ -20,6 +20,7 @@ from backbone import metrics
 from backbone import snapshot as contract
 from backbone.context.v1 import context_pb2 as pb
 from services.context import mapping
+from services.context import profile as profile_view
 from services.context.status import invalid, retry_later
 from services.context.view import ContextView, Entry
 
@@ -88,9 +89,11 @@ def _applied_after(snap: contract.CustomerContext, last_id: str) -> list[str] | 
 
 
 class _Differ:
-    def __init__(self, channels: set[str], fresh: Callable[[Entry], pb.Freshness]):
+    def __init__(self, channels: set[str], fresh: Callable[[Entry], pb.Freshness],
+                 clearance: int = 1):
         self._channels = channels
         self._fresh = fresh
+        self._clearance = clearance  # the caller's data level: the profile is masked by it
 
     def _entries(self, snap: contract.CustomerContext, ids: list[str]) -> list[pb.TimelineEntry]:
         by_id = {t.event_id: t for t in snap.timeline}
@@ -106,7 +109,8 @@ class _Differ:
         return pb.ContextUpdate(customer_id=entry.customer_id,
                                 new_entries=self._entries(snap, ids), changed_journeys=journeys,
                                 full_snapshot=True, freshness=self._fresh(entry),
-                                resume_token=encode_token(entry, snap))
+                                resume_token=encode_token(entry, snap),
+                                profile=profile_view.summary(snap.profile, self._clearance))
 
     def diff(self, old: Entry | None, new: Entry, last_id: str) -> pb.ContextUpdate:
         snap = new.snapshot()
@@ -115,17 +119,20 @@ class _Differ:
             return self.snapshot(new, snap)
         before = {j.journey_id: j for j in old.snapshot().journeys} if old is not None else {}
         changed = [mapping.journey(j) for j in snap.journeys if before.get(j.journey_id) != j]
-        return pb.ContextUpdate(customer_id=new.customer_id, new_entries=self._entries(snap, ids),
-                                changed_journeys=changed, freshness=self._fresh(new),
-                                resume_token=encode_token(new, snap))
+        update = pb.ContextUpdate(customer_id=new.customer_id,
+                                  new_entries=self._entries(snap, ids), changed_journeys=changed,
+                                  freshness=self._fresh(new), resume_token=encode_token(new, snap))
+        if old is None or old.snapshot().profile != snap.profile:  # e.g. consent withdrawn
+            update.profile.CopyFrom(profile_view.summary(snap.profile, self._clearance))
+        return update
 
 
 async def watch_updates(view: ContextView, entry: Entry, request: pb.WatchCustomerContextRequest,
-                        fresh: Callable[[Entry], pb.Freshness]
+                        fresh: Callable[[Entry], pb.Freshness], clearance: int = 1
                         ) -> AsyncIterator[pb.ContextUpdate]:
     cid = entry.customer_id
     channels = {mapping.CHANNEL_NAMES[c] for c in request.channels if c in mapping.CHANNEL_NAMES}
-    differ = _Differ(channels, fresh)
+    differ = _Differ(channels, fresh, clearance)
     changed = view.watch(cid)
     try:
         current = view.get(cid) or entry

@@ -389,7 +389,7 @@ class WatchCustomerContextRequest(_message.Message):
     def __init__(self, lookup: _Optional[_Union[CustomerLookup, _Mapping]] = ..., resume_token: _Optional[str] = ..., purpose: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ...) -> None: ...
 
 class ContextUpdate(_message.Message):
-    __slots__ = ("customer_id", "new_entries", "changed_journeys", "full_snapshot", "erased", "freshness", "resume_token")
+    __slots__ = ("customer_id", "new_entries", "changed_journeys", "full_snapshot", "erased", "freshness", "resume_token", "profile")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     NEW_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     CHANGED_JOURNEYS_FIELD_NUMBER: _ClassVar[int]
@@ -397,6 +397,7 @@ class ContextUpdate(_message.Message):
     ERASED_FIELD_NUMBER: _ClassVar[int]
     FRESHNESS_FIELD_NUMBER: _ClassVar[int]
     RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     new_entries: _containers.RepeatedCompositeFieldContainer[TimelineEntry]
     changed_journeys: _containers.RepeatedCompositeFieldContainer[Journey]
@@ -404,7 +405,8 @@ class ContextUpdate(_message.Message):
     erased: bool
     freshness: Freshness
     resume_token: str
-    def __init__(self, customer_id: _Optional[str] = ..., new_entries: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., changed_journeys: _Optional[_Iterable[_Union[Journey, _Mapping]]] = ..., full_snapshot: _Optional[bool] = ..., erased: _Optional[bool] = ..., freshness: _Optional[_Union[Freshness, _Mapping]] = ..., resume_token: _Optional[str] = ...) -> None: ...
+    profile: ProfileSummary
+    def __init__(self, customer_id: _Optional[str] = ..., new_entries: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., changed_journeys: _Optional[_Iterable[_Union[Journey, _Mapping]]] = ..., full_snapshot: _Optional[bool] = ..., erased: _Optional[bool] = ..., freshness: _Optional[_Union[Freshness, _Mapping]] = ..., resume_token: _Optional[str] = ..., profile: _Optional[_Union[ProfileSummary, _Mapping]] = ...) -> None: ...
 
 class CreateHandoffRequest(_message.Message):
     __slots__ = ("lookup", "from_channel", "to_channel", "journey_id", "reason", "summary", "ttl_seconds")

@@ -129,13 +129,23 @@ def test_profile_consent_and_traits_reach_every_role_as_its_level_allows(running
         assert bool(product.account_number) is (CLEARANCE[role] >= LEVELS["account_number"])
         assert [c.purpose for c in seen.profile.consents] == ["marketing"]
 
-    # The customer withdraws marketing consent in the app: visible within seconds.
+    # The customer withdraws marketing consent in the app: visible within seconds, in
+    # GetCustomerContext and on an agent desktop's watch stream.
+    watch = api.WatchCustomerContext(pb.WatchCustomerContextRequest(
+        lookup=LOOKUP, purpose="profile_test"), timeout=30,
+        metadata=(("authorization", f"Bearer {TOKENS[Role.AGENT]}"),))
+    first = next(watch)
+    assert first.full_snapshot and [c.granted for c in first.profile.consents] == [True]
     withdraw = feed.envelope("consents", "u", grant["after"], feed._consent(
         NUMBER, "marketing", "SMS", "withdrawn", "APP"))
     feed.send(withdraw)
     assert feed.flush() == 0
     ctx, took = until(api, lambda c: marketing(c) is False, 10)
     print(f"consent withdrawal visible in GetCustomerContext after {took:.2f}s")
+    pushed = next(u for u in watch if u.HasField("profile"))
+    assert [c.granted for c in pushed.profile.consents] == [False]
+    assert {a.name: a.masked for a in pushed.profile.attributes}["vulnerable"] is False
+    watch.cancel()
     assert [c.granted for c in ctx.profile.consent_history] == [False, True]
 
     # A redelivered and an older grant change nothing; a later change still applies.

@@ -14,6 +14,7 @@ from backbone.data_levels import LEVELS
 from services.context import responses
 from services.context.auth import CLEARANCE, Principal, Role
 from services.context.view import Entry
+from services.context.watch import _Differ
 
 T = 1_790_000_000_000
 ROLES = list(Role)
@@ -140,3 +141,24 @@ def test_old_snapshots_without_profile_data_still_read() -> None:
     snap["profile"] = {"first_seen": T, "last_seen": T, "channels": ["APP"]}
     prof = answer(Role.AGENT, snap)
     assert not prof.attributes and not prof.products and not prof.HasField("traits")
+
+
+def _entry(version: int, snap: dict[str, Any]) -> Entry:
+    return Entry.parse("c:1", orjson.dumps(snap | {"version": version, "last_event_ids": ["x1"]}))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_watch_sends_the_profile_masked_for_the_role_and_only_when_it_changed(
+        role: Role) -> None:
+    differ = _Differ(set(), lambda e: pb.Freshness(version=e.version), CLEARANCE[role])
+    first = _entry(1, snapshot())
+    full = differ.snapshot(first)
+    vulnerable = {a.name: a for a in full.profile.attributes}["vulnerable"]
+    assert vulnerable.masked is (CLEARANCE[role] < LEVELS["vulnerable"])
+    granted = snapshot(consents=[{"purpose": "marketing", "channel": "SMS",
+                                  "status": "granted", "source": "APP", "at": T + 5}])
+    regranted = differ.diff(first, _entry(2, granted), "x1")
+    assert [c.granted for c in regranted.profile.consents] == [True]
+    assert not regranted.full_snapshot
+    unchanged = differ.diff(_entry(2, granted), _entry(3, granted), "x1")
+    assert not unchanged.full_snapshot and not unchanged.HasField("profile")
