@@ -9,10 +9,13 @@ source that reads it replaces this one and nothing else changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from backbone.settings import Settings
@@ -62,8 +65,20 @@ class AlertBoard:
 
 
 class AlertSource(Protocol):
-    async def run(self, board: AlertBoard) -> None:
-        """Feed ``board`` until cancelled."""
+    """Where a wallboard stream's alerts come from."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def board(self, token: str) -> AbstractAsyncContextManager[AlertBoard]:
+        """The board one wallboard stream shows, for the stream's lifetime.
+
+        A WatchAlerts source opens the rpc here with the user's ``token`` (the context
+        service then authorises it) and feeds a board of the stream's own; the Kafka source
+        shares one board and needs no token (the stream sends alerts only after the user's
+        own KPI read succeeded)."""
+        ...
 
 
 def _auth(settings: Settings) -> dict[str, Any]:
@@ -85,8 +100,23 @@ class KafkaAlertSource:
 
     def __init__(self, settings: Settings, retry_s: float = 2.0):
         self.topic = settings.topic("alerts")
+        self.shared = AlertBoard()
         self._settings = settings
         self._retry_s = retry_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run(self.shared))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.asynccontextmanager
+    async def board(self, token: str) -> AsyncIterator[AlertBoard]:
+        yield self.shared
 
     async def run(self, board: AlertBoard) -> None:
         while True:

@@ -7,7 +7,6 @@ and the HTTP listener (port 0 picks a free port, for tests); ``stop()`` closes t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from backbone.settings import Settings
-from services.web.alerts import AlertBoard, AlertSource, KafkaAlertSource
+from services.web.alerts import AlertSource, KafkaAlertSource
 from services.web.backend import ContextClient, UpstreamError
 from services.web.desktop import DesktopApi
 from services.web.sse import StreamLimit
@@ -69,11 +68,9 @@ class WebServer:
         self.host = host or settings.web_host
         self.port = settings.web_port if port is None else port
         self.client = ContextClient(settings, grpc_target)
-        self.board = AlertBoard()
-        self._alert_source = alert_source or KafkaAlertSource(settings)
+        self.alerts: AlertSource = alert_source or KafkaAlertSource(settings)
         self._streams = StreamLimit(settings.web_max_streams)
         self._runner: web.AppRunner | None = None
-        self._alerts_task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -82,7 +79,7 @@ class WebServer:
     def create_app(self) -> web.Application:
         app = web.Application(middlewares=[_guard], client_max_size=64 * 1024)
         desktop = DesktopApi(self.client, self._streams)
-        wallboard = WallboardApi(self.client, self.board, self._streams,
+        wallboard = WallboardApi(self.client, self.alerts, self._streams,
                                  self.settings.web_refresh_interval_s)
         app.add_routes([*desktop.routes(), *wallboard.routes(),
                         web.get("/", self._home), web.get("/healthz", self._health),
@@ -110,7 +107,7 @@ class WebServer:
 
     async def start(self) -> None:
         await self.client.start()
-        self._alerts_task = asyncio.create_task(self._alert_source.run(self.board))
+        await self.alerts.start()
         self._runner = web.AppRunner(self.create_app(), access_log=None,
                                      handler_cancellation=True)
         await self._runner.setup()
@@ -122,10 +119,7 @@ class WebServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-        if self._alerts_task is not None:
-            self._alerts_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._alerts_task
+        await self.alerts.stop()
         await self.client.stop()
 
 

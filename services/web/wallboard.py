@@ -15,7 +15,7 @@ from aiohttp import web
 
 from backbone.context.v1 import context_pb2 as pb
 from services.web import convert
-from services.web.alerts import AlertBoard
+from services.web.alerts import AlertBoard, AlertSource
 from services.web.backend import ContextClient, UpstreamError, bearer
 from services.web.sse import EventStream, StreamLimit
 
@@ -23,10 +23,10 @@ INTERVALS_EVERY_S = 5.0
 
 
 class WallboardApi:
-    def __init__(self, client: ContextClient, board: AlertBoard, streams: StreamLimit,
+    def __init__(self, client: ContextClient, alerts: AlertSource, streams: StreamLimit,
                  refresh_s: float):
         self._client = client
-        self._board = board
+        self._alerts = alerts
         self._streams = streams
         self._refresh_s = refresh_s
 
@@ -48,29 +48,34 @@ class WallboardApi:
         token = bearer(request.headers.get("Authorization"))
         with self._streams:
             stream = await EventStream(request).open()
-            loop = asyncio.get_running_loop()
-            next_kpis = next_intervals = loop.time()
-            alerts_sent = -1
-            while True:
-                now = loop.time()
-                if now >= next_kpis:
-                    try:
-                        await stream.send("kpis", await self._kpis(token))
-                        if now >= next_intervals:
-                            await stream.send("intervals", await self._intervals(token))
-                            next_intervals = now + INTERVALS_EVERY_S
-                    except UpstreamError as exc:
-                        await stream.send("error", exc.to_json())
-                        if not exc.retriable:  # bad token or role: nothing will change
-                            return stream.response
-                    else:
-                        if self._board.version != alerts_sent:
-                            alerts_sent = self._board.version
-                            await stream.send("alerts", self._board.snapshot())
-                    next_kpis = now + self._refresh_s
-                pause = max(0.0, next_kpis - loop.time())
-                if alerts_sent < 0:  # no KPI read has succeeded yet: no alerts either
-                    await asyncio.sleep(pause)
-                elif await self._board.wait_changed(alerts_sent, pause):
-                    alerts_sent = self._board.version
-                    await stream.send("alerts", self._board.snapshot())
+            async with self._alerts.board(token) as board:
+                await self._push(stream, token, board)
+            return stream.response
+
+    async def _push(self, stream: EventStream, token: str, board: AlertBoard) -> None:
+        loop = asyncio.get_running_loop()
+        next_kpis = next_intervals = loop.time()
+        alerts_sent = -1
+        while True:
+            now = loop.time()
+            if now >= next_kpis:
+                try:
+                    await stream.send("kpis", await self._kpis(token))
+                    if now >= next_intervals:
+                        await stream.send("intervals", await self._intervals(token))
+                        next_intervals = now + INTERVALS_EVERY_S
+                except UpstreamError as exc:
+                    await stream.send("error", exc.to_json())
+                    if not exc.retriable:  # bad token or role: nothing will change
+                        return
+                else:
+                    if board.version != alerts_sent:
+                        alerts_sent = board.version
+                        await stream.send("alerts", board.snapshot())
+                next_kpis = now + self._refresh_s
+            pause = max(0.0, next_kpis - loop.time())
+            if alerts_sent < 0:  # no KPI read has succeeded yet: no alerts either
+                await asyncio.sleep(pause)
+            elif await board.wait_changed(alerts_sent, pause):
+                alerts_sent = board.version
+                await stream.send("alerts", board.snapshot())
