@@ -150,11 +150,19 @@ def _agents(app: ProcessorsApp, topo: Topology, st: Stages) -> None:
         async for event in stream.events():
             await route(event, "handoffs")
 
+    async def profile_change(event: faust.EventT) -> None:
+        planned: list[Any] = []
+
+        async def plan() -> None:  # retried alone, like the router's (a dead letter may fail)
+            planned[:] = await st.profile.plan(_source(event), event.key)
+        await retrying(event, plan)
+        for out in planned:
+            await retrying(event, partial(send, st.outputs, out))
+
     @app.agent(topo.profile_changes, concurrency=1)
     async def profile(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            for out in await st.profile.plan(_source(event), event.key):
-                await retrying(event, partial(send, st.outputs, out))
+            await profile_change(event)
 
     @app.agent(topo.identity_commands, concurrency=1)
     async def resolve(stream: faust.StreamT) -> None:
