@@ -33,7 +33,7 @@ from deploy.stack.proc import free_port
 
 TOKEN = "dev-agent-token"  # noqa: S105 - the local-stack default agent token
 ECHO_METHOD = "/bench.Echo/Echo"
-SERVICE_TOPICS = ("customer-context", "kpis", "handoffs", "audit")
+SERVICE_TOPICS = ("customer-context", "kpis", "handoffs", "audit", "alerts")
 
 
 @dataclass

@@ -36,6 +36,11 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "CancelHandoff": SERVE,
     "GetLiveKpis": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
     "GetKpiIntervals": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
+    # Complaints (complaint_rpcs.py): agents and supervisors work them, auditors review
+    # the lists; extending and reopening is for supervisors (checked per action).
+    "ListComplaints": frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR}),
+    "UpdateComplaint": frozenset({Role.AGENT, Role.SUPERVISOR}),
+    "WatchAlerts": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
 }
 UNMASK_ROLES = frozenset({Role.SUPERVISOR})
 # The highest JR/T 0197 data level of profile attributes each role may read (values above

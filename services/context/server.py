@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 from aiohttp import web
+from confluent_kafka import Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -29,7 +30,10 @@ from backbone.kafka import AsyncPublisher
 from backbone.serde import INTERACTION_EVENT, AvroSerde, registry_client
 from backbone.settings import Settings, get_settings
 from services.context import heap, responses
+from services.context.alert_rpcs import LOOKBACK_MS, AlertBoard
 from services.context.audit import Auditor
+from services.context.complaint_index import ComplaintIndex
+from services.context.complaint_rpcs import ComplaintDesk
 from services.context.feed import Source, TopicFeed
 from services.context.handoff import HandoffBook, HandoffDesk
 from services.context.kpis import KpiView
@@ -75,8 +79,12 @@ class ContextServer:
                                 max_size=settings.handoff_book_max)
         lookback_ms = int((settings.handoff_max_ttl_s + settings.handoff_expiry_grace_s
                            + 60) * 1000)
+        self.complaints = ComplaintIndex()  # ListComplaints across customers
+        self.alerts = AlertBoard()  # WatchAlerts
         self.feed = TopicFeed(settings, [
-            Source(settings.topic("customer-context"), self.view.apply_batch),
+            Source(settings.topic("customer-context"), self._apply_contexts),
+            Source(settings.topic("alerts"), self.alerts.apply_batch,
+                   since_ms=int(time.time() * 1000) - LOOKBACK_MS),
             Source(settings.topic("kpis"), self.kpis.apply_batch),
             Source(settings.topic("handoffs"), self.book.apply_batch,
                    since_ms=int(time.time() * 1000) - lookback_ms),
@@ -91,7 +99,11 @@ class ContextServer:
         self.auditor = Auditor(settings, self._audit, self._events, instance=self.instance)
         self.servicer = ContextServicer(settings, view=self.view, kpis=self.kpis, feed=self.feed,
                                         book=self.book, desk=self.desk, auditor=self.auditor,
-                                        instance=self.instance, clock=clock)
+                                        instance=self.instance, clock=clock,
+                                        complaints=self.complaints, alerts=self.alerts,
+                                        complaint_desk=ComplaintDesk(
+                                            settings, self._events, self._serde,
+                                            self.instance))
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else \
             health.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -100,6 +112,10 @@ class ContextServer:
         self._draining = False
         self._serving = False  # what gRPC health currently says
         self.port = 0
+
+    def _apply_contexts(self, messages: list[Message]) -> None:
+        self.view.apply_batch(messages)
+        self.complaints.apply_batch(messages)
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> int:
@@ -111,6 +127,7 @@ class ContextServer:
         loop = asyncio.get_running_loop()
         self.view.bind(loop)
         self.book.bind(loop)
+        self.alerts.bind(loop)
         await self._events.start()
         await self._audit.start()
         await self.feed.start()

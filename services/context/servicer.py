@@ -15,8 +15,11 @@ from backbone.context.v1 import context_pb2 as pb
 from backbone.context.v1 import context_pb2_grpc as pb_grpc
 from backbone.settings import Settings
 from services.context import mapping, responses
+from services.context.alert_rpcs import AlertBoard, AlertRpcs
 from services.context.audit import Access, Auditor
 from services.context.auth import Authenticator, Principal
+from services.context.complaint_index import ComplaintIndex
+from services.context.complaint_rpcs import ComplaintDesk, ComplaintRpcs
 from services.context.feed import TopicFeed
 from services.context.handoff import HandoffBook, HandoffDesk
 from services.context.handoff_rpcs import HandoffRpcs
@@ -32,10 +35,13 @@ ROLE = {"channel_system": pb.ROLE_CHANNEL_SYSTEM, "agent": pb.ROLE_AGENT,
         "supervisor": pb.ROLE_SUPERVISOR, "auditor": pb.ROLE_AUDITOR}
 
 
-class ContextServicer(KpiRpcs, HandoffRpcs, pb_grpc.CustomerContextServiceServicer):
+class ContextServicer(KpiRpcs, HandoffRpcs, ComplaintRpcs, AlertRpcs,
+                      pb_grpc.CustomerContextServiceServicer):
     def __init__(self, settings: Settings, *, view: ContextView, kpis: KpiView, feed: TopicFeed,
                  book: HandoffBook, desk: HandoffDesk, auditor: Auditor, instance: str,
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], complaints: ComplaintIndex | None = None,
+                 complaint_desk: ComplaintDesk | None = None,
+                 alerts: AlertBoard | None = None):
         self._settings = settings
         self._view = view
         self._kpis = kpis
@@ -51,6 +57,9 @@ class ContextServicer(KpiRpcs, HandoffRpcs, pb_grpc.CustomerContextServiceServic
         self._watch_slots = WatchSlots(settings.grpc_max_watches_per_principal)
         self.instance = instance
         self._clock = clock
+        self._complaints = complaints if complaints is not None else ComplaintIndex()
+        self._complaint_desk = complaint_desk
+        self._alerts = alerts if alerts is not None else AlertBoard()
 
     # -- shared steps ----------------------------------------------------------------
     def _ready(self) -> None:

@@ -549,3 +549,141 @@ class GetKpiIntervalsResponse(_message.Message):
     intervals: _containers.RepeatedCompositeFieldContainer[KpiSnapshot]
     view_lag_messages: int
     def __init__(self, intervals: _Optional[_Iterable[_Union[KpiSnapshot, _Mapping]]] = ..., view_lag_messages: _Optional[int] = ...) -> None: ...
+
+class ComplaintRecord(_message.Message):
+    __slots__ = ("complaint_id", "customer_id", "status", "category", "channel", "owner", "team", "tier_days", "escalations", "promise", "opened_at_ms", "due_at_ms", "resolved_at_ms", "closed_at_ms", "satisfaction", "overdue")
+    COMPLAINT_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    TIER_DAYS_FIELD_NUMBER: _ClassVar[int]
+    ESCALATIONS_FIELD_NUMBER: _ClassVar[int]
+    PROMISE_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SATISFACTION_FIELD_NUMBER: _ClassVar[int]
+    OVERDUE_FIELD_NUMBER: _ClassVar[int]
+    complaint_id: str
+    customer_id: str
+    status: str
+    category: str
+    channel: Channel
+    owner: str
+    team: str
+    tier_days: int
+    escalations: int
+    promise: str
+    opened_at_ms: int
+    due_at_ms: int
+    resolved_at_ms: int
+    closed_at_ms: int
+    satisfaction: int
+    overdue: bool
+    def __init__(self, complaint_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., status: _Optional[str] = ..., category: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., owner: _Optional[str] = ..., team: _Optional[str] = ..., tier_days: _Optional[int] = ..., escalations: _Optional[int] = ..., promise: _Optional[str] = ..., opened_at_ms: _Optional[int] = ..., due_at_ms: _Optional[int] = ..., resolved_at_ms: _Optional[int] = ..., closed_at_ms: _Optional[int] = ..., satisfaction: _Optional[int] = ..., overdue: _Optional[bool] = ...) -> None: ...
+
+class ListComplaintsRequest(_message.Message):
+    __slots__ = ("owner", "team", "due_before_ms", "overdue_only", "channels", "page_size", "purpose")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    DUE_BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
+    OVERDUE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    owner: str
+    team: str
+    due_before_ms: int
+    overdue_only: bool
+    channels: _containers.RepeatedScalarFieldContainer[Channel]
+    page_size: int
+    purpose: str
+    def __init__(self, owner: _Optional[str] = ..., team: _Optional[str] = ..., due_before_ms: _Optional[int] = ..., overdue_only: _Optional[bool] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ..., page_size: _Optional[int] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class ListComplaintsResponse(_message.Message):
+    __slots__ = ("complaints", "total", "view_lag_messages")
+    COMPLAINTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    VIEW_LAG_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    complaints: _containers.RepeatedCompositeFieldContainer[ComplaintRecord]
+    total: int
+    view_lag_messages: int
+    def __init__(self, complaints: _Optional[_Iterable[_Union[ComplaintRecord, _Mapping]]] = ..., total: _Optional[int] = ..., view_lag_messages: _Optional[int] = ...) -> None: ...
+
+class UpdateComplaintRequest(_message.Message):
+    __slots__ = ("complaint_id", "action", "owner", "team", "reason", "promise", "satisfaction", "satisfaction_max", "purpose")
+    COMPLAINT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PROMISE_FIELD_NUMBER: _ClassVar[int]
+    SATISFACTION_FIELD_NUMBER: _ClassVar[int]
+    SATISFACTION_MAX_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    complaint_id: str
+    action: str
+    owner: str
+    team: str
+    reason: str
+    promise: str
+    satisfaction: int
+    satisfaction_max: int
+    purpose: str
+    def __init__(self, complaint_id: _Optional[str] = ..., action: _Optional[str] = ..., owner: _Optional[str] = ..., team: _Optional[str] = ..., reason: _Optional[str] = ..., promise: _Optional[str] = ..., satisfaction: _Optional[int] = ..., satisfaction_max: _Optional[int] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class UpdateComplaintResponse(_message.Message):
+    __slots__ = ("complaint", "event_id")
+    COMPLAINT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    complaint: ComplaintRecord
+    event_id: str
+    def __init__(self, complaint: _Optional[_Union[ComplaintRecord, _Mapping]] = ..., event_id: _Optional[str] = ...) -> None: ...
+
+class WatchAlertsRequest(_message.Message):
+    __slots__ = ("channels", "scope_prefix")
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    scope_prefix: str
+    def __init__(self, channels: _Optional[_Iterable[str]] = ..., scope_prefix: _Optional[str] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("alert", "channel", "scope", "state", "severity", "at_ms", "since_ms", "value", "has_value", "threshold", "message")
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_MS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    HAS_VALUE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    alert: str
+    channel: str
+    scope: str
+    state: str
+    severity: str
+    at_ms: int
+    since_ms: int
+    value: float
+    has_value: bool
+    threshold: float
+    message: str
+    def __init__(self, alert: _Optional[str] = ..., channel: _Optional[str] = ..., scope: _Optional[str] = ..., state: _Optional[str] = ..., severity: _Optional[str] = ..., at_ms: _Optional[int] = ..., since_ms: _Optional[int] = ..., value: _Optional[float] = ..., has_value: _Optional[bool] = ..., threshold: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+
+class AlertUpdate(_message.Message):
+    __slots__ = ("alert", "initial", "caught_up")
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_FIELD_NUMBER: _ClassVar[int]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    alert: Alert
+    initial: bool
+    caught_up: bool
+    def __init__(self, alert: _Optional[_Union[Alert, _Mapping]] = ..., initial: _Optional[bool] = ..., caught_up: _Optional[bool] = ...) -> None: ...

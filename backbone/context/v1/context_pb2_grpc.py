@@ -69,6 +69,21 @@ class CustomerContextServiceStub:
                 request_serializer=backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsRequest.SerializeToString,
                 response_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsResponse.FromString,
                 _registered_method=True)
+        self.ListComplaints = channel.unary_unary(
+                '/backbone.context.v1.CustomerContextService/ListComplaints',
+                request_serializer=backbone_dot_context_dot_v1_dot_context__pb2.ListComplaintsRequest.SerializeToString,
+                response_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.ListComplaintsResponse.FromString,
+                _registered_method=True)
+        self.UpdateComplaint = channel.unary_unary(
+                '/backbone.context.v1.CustomerContextService/UpdateComplaint',
+                request_serializer=backbone_dot_context_dot_v1_dot_context__pb2.UpdateComplaintRequest.SerializeToString,
+                response_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.UpdateComplaintResponse.FromString,
+                _registered_method=True)
+        self.WatchAlerts = channel.unary_stream(
+                '/backbone.context.v1.CustomerContextService/WatchAlerts',
+                request_serializer=backbone_dot_context_dot_v1_dot_context__pb2.WatchAlertsRequest.SerializeToString,
+                response_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.AlertUpdate.FromString,
+                _registered_method=True)
 
 
 class CustomerContextServiceServicer:
@@ -124,6 +139,27 @@ class CustomerContextServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListComplaints(self, request, context):
+        """Open complaints across customers by owner, team, due date; overdue ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateComplaint(self, request, context):
+        """Acknowledge, assign, update, escalate, extend, resolve, close or reopen a complaint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAlerts(self, request, context):
+        """Early warnings for a wallboard: the firing ones, then every transition.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerContextServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +197,21 @@ def add_CustomerContextServiceServicer_to_server(servicer, server):
                     servicer.GetKpiIntervals,
                     request_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsRequest.FromString,
                     response_serializer=backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsResponse.SerializeToString,
+            ),
+            'ListComplaints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListComplaints,
+                    request_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.ListComplaintsRequest.FromString,
+                    response_serializer=backbone_dot_context_dot_v1_dot_context__pb2.ListComplaintsResponse.SerializeToString,
+            ),
+            'UpdateComplaint': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateComplaint,
+                    request_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.UpdateComplaintRequest.FromString,
+                    response_serializer=backbone_dot_context_dot_v1_dot_context__pb2.UpdateComplaintResponse.SerializeToString,
+            ),
+            'WatchAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAlerts,
+                    request_deserializer=backbone_dot_context_dot_v1_dot_context__pb2.WatchAlertsRequest.FromString,
+                    response_serializer=backbone_dot_context_dot_v1_dot_context__pb2.AlertUpdate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +403,87 @@ class CustomerContextService:
             '/backbone.context.v1.CustomerContextService/GetKpiIntervals',
             backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsRequest.SerializeToString,
             backbone_dot_context_dot_v1_dot_context__pb2.GetKpiIntervalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListComplaints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backbone.context.v1.CustomerContextService/ListComplaints',
+            backbone_dot_context_dot_v1_dot_context__pb2.ListComplaintsRequest.SerializeToString,
+            backbone_dot_context_dot_v1_dot_context__pb2.ListComplaintsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateComplaint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backbone.context.v1.CustomerContextService/UpdateComplaint',
+            backbone_dot_context_dot_v1_dot_context__pb2.UpdateComplaintRequest.SerializeToString,
+            backbone_dot_context_dot_v1_dot_context__pb2.UpdateComplaintResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/backbone.context.v1.CustomerContextService/WatchAlerts',
+            backbone_dot_context_dot_v1_dot_context__pb2.WatchAlertsRequest.SerializeToString,
+            backbone_dot_context_dot_v1_dot_context__pb2.AlertUpdate.FromString,
             options,
             channel_credentials,
             insecure,

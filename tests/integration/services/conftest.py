@@ -32,7 +32,8 @@ def _registry_answers(url: str) -> bool:
 # Only what the context service reads and writes: every test's topics are deleted at
 # teardown, because thousands of leftover test partitions exhaust the shared broker's
 # file descriptors (it died of "Too many open files" once).
-SERVICE_TOPICS = tuple(by_name(n) for n in ("customer-context", "kpis", "handoffs", "audit"))
+SERVICE_TOPICS = tuple(by_name(n) for n in ("customer-context", "kpis", "handoffs", "audit",
+                                            "alerts"))
 
 
 @pytest.fixture
