@@ -71,6 +71,7 @@ def test_the_desktop_shows_a_simulated_customer_masked_with_journey_and_contacts
     assert page.evaluate("document.cookie") == ""
     assert page.evaluate("sessionStorage.getItem('ccb.token')") == TOKENS["agent"]
     assert unlabelled(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # fits 1280x800
 
 
 def unlabelled(page: Any) -> list[str]:

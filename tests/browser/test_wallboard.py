@@ -86,6 +86,11 @@ def test_the_wallboard_shows_exactly_what_get_live_kpis_returns(live: LiveStack,
         "data-grade", "ok" if phone["service_level"] >= live.settings.kpi_sl_target else
         ("warn" if phone["service_level"] >= live.settings.kpi_sl_target - 0.1 else "bad"))
     expect(page.locator("#chart svg rect").first).to_be_attached()  # today's intervals drawn
+    # pushed at least once a second, without a reload
+    status = page.locator("#board-status")
+    before = status.inner_text()
+    expect(status).not_to_have_text(before, timeout=2_500)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # fits 1280x800
     screenshot(page, "wallboard.png")
 
 
