@@ -118,7 +118,8 @@ def _context_server(port: int, ready: Any, gc_out: Any) -> None:
         server = ContextServer(Settings(), port=port, instance=f"bench-{os.getpid()}",
                                manage_gc=True)
         await server.start()
-        await server.wait_ready(120)
+        if not await server.wait_ready(180):
+            raise SystemExit(f"context service did not catch up: {server.feed.error}")
         await asyncio.sleep(0.5)  # the view is frozen for the collector once loaded
         meter = PauseMeter().install()  # collections while serving, not while loading
         ready.put(os.getpid())
@@ -132,15 +133,29 @@ def _context_server(port: int, ready: Any, gc_out: Any) -> None:
     asyncio.run(main())
 
 
-def _echo_server(port: int, size: int, ready: Any) -> None:
+def _echo_server(port: int, size: int, ready: Any, ack: bool = False) -> None:
+    """A trivial answer of ``size`` bytes; with ``ack``, only after Kafka acknowledged a
+    400-byte record on the audit topic (the service's audit producer settings): the floor
+    that a fail-closed audit puts under every read."""
     import grpc
 
-    payload = os.urandom(size)
+    from backbone.kafka import AsyncPublisher
+    from backbone.settings import Settings
+
+    payload, record = os.urandom(size), b"a" * 400
+    settings = Settings()
+    publisher = AsyncPublisher(settings, client_id=f"bench-echo-{os.getpid()}",
+                               **{"linger.ms": 2})
+    topic = settings.topic("audit")
 
     async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        if ack:
+            await publisher.publish(topic, "bench", record)
         return payload
 
     async def main() -> None:
+        if ack:
+            await publisher.start()
         server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
         handler = grpc.method_handlers_generic_handler("bench.Echo", {
             "Echo": grpc.unary_unary_rpc_method_handler(echo)})
@@ -152,12 +167,14 @@ def _echo_server(port: int, size: int, ready: Any) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
         await server.stop(1.0)
+        if ack:
+            await publisher.stop()
 
     asyncio.run(main())
 
 
 def _client(target: str, port: int, rate: float, duration: float, customers: int,
-            warm: bool, out: Any) -> None:
+            warm: bool, out: Any, concurrency: int = 32) -> None:
     import grpc
 
     from backbone.context.v1 import context_pb2 as pb
@@ -220,7 +237,7 @@ def _client(target: str, port: int, rate: float, duration: float, customers: int
             async def worker() -> None:
                 while loop.time() < end:
                     await timed(loop.time())
-            await asyncio.gather(*[worker() for _ in range(32)])
+            await asyncio.gather(*[worker() for _ in range(concurrency)])
         elapsed = max(loop.time() - started, duration)
         out.put((latencies, errors, elapsed, warmed))
         await channel.close()
@@ -229,11 +246,12 @@ def _client(target: str, port: int, rate: float, duration: float, customers: int
 
 
 def _measure(target: str, port: int, rate: float, duration: float, customers: int,
-             client_procs: int, warm: bool) -> Result:
+             client_procs: int, warm: bool, concurrency: int = 32) -> Result:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(target, port, rate / client_procs, duration,
-                                                 customers, warm, out)) for _ in range(client_procs)]
+    procs = [ctx.Process(target=_client, args=(
+        target, port, rate / client_procs, duration, customers, warm, out,
+        max(concurrency // client_procs, 1))) for _ in range(client_procs)]
     for p in procs:
         p.start()
     results = [out.get(timeout=duration + 120) for _ in procs]
@@ -258,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=50)
     parser.add_argument("--server-procs", type=int, default=1)
     parser.add_argument("--client-procs", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="calls in flight for the closed-loop maximum")
     parser.add_argument("--updates-per-s", type=float, default=0.0,
                         help="publish new snapshot versions meanwhile (view churn)")
     parser.add_argument("--cold", action="store_true",
@@ -274,12 +294,13 @@ def main(argv: list[str] | None = None) -> int:
 
     ctx = mp.get_context("spawn")
     ready, gc_out = ctx.Queue(), ctx.Queue()
-    ctx_port, echo_port = free_port(), free_port()
+    ports = {"context": free_port(), "echo": free_port(), "echo+ack": free_port()}
     probe = _probe_size(args.events)
-    servers = [ctx.Process(target=_context_server, args=(ctx_port, ready, gc_out))
+    servers = [ctx.Process(target=_context_server, args=(ports["context"], ready, gc_out))
                for _ in range(args.server_procs)]
-    servers += [ctx.Process(target=_echo_server, args=(echo_port, probe, ready))
-                for _ in range(args.server_procs)]
+    for target in ("echo", "echo+ack"):
+        servers += [ctx.Process(target=_echo_server, args=(
+            ports[target], probe, ready, target == "echo+ack")) for _ in range(args.server_procs)]
     for p in servers:
         p.start()
     stop_updates = threading.Event()
@@ -291,29 +312,15 @@ def main(argv: list[str] | None = None) -> int:
             updater = threading.Thread(target=_publish_updates, daemon=True, args=(
                 args.customers, args.events, args.updates_per_s, stop_updates))
             updater.start()
-        ctx_pids = [p.pid for p in servers[:args.server_procs] if p.pid]
-        echo_pids = [p.pid for p in servers[args.server_procs:] if p.pid]
-        rates = [float(r) for r in args.rates.split(",") if r] + [0.0]
-        print(f"{args.server_procs} server process(es) each, {args.client_procs} client "
+        n = args.server_procs
+        pids = {target: [p.pid for p in servers[i * n:(i + 1) * n] if p.pid]
+                for i, target in enumerate(ports)}
+        print(f"{n} server process(es) each, {args.client_procs} client "
               f"process(es), {os.cpu_count()} CPUs, response ~{probe} bytes, "
               f"{'cold' if args.cold else 'warm'} view cache, "
-              f"{args.updates_per_s:.0f} snapshot updates/s, {args.duration:.0f}s per point")
-        print(f"{'offered':>8} | {'context qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} "
-              f"{'cpu us':>7} | {'echo qps':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} | "
-              f"{'p99 ratio':>9}")
-        for rate in rates:
-            cpu0 = _cpu_s(ctx_pids)
-            c = _measure("context", ctx_port, rate, args.duration, args.customers,
-                         args.client_procs, not args.cold)
-            c.cpu_us = (_cpu_s(ctx_pids) - cpu0) / max(c.count, 1) * 1e6
-            cpu0 = _cpu_s(echo_pids)
-            e = _measure("echo", echo_port, rate, args.duration, args.customers,
-                         args.client_procs, False)
-            e.cpu_us = (_cpu_s(echo_pids) - cpu0) / max(e.count, 1) * 1e6
-            ratio = c.p99_ms / e.p99_ms if e.p99_ms else float("nan")
-            print(f"{c.offered:>8} | {c.qps:>11.0f} {c.p50_ms:>7.2f} {c.p99_ms:>7.2f} "
-                  f"{c.errors:>4} {c.cpu_us:>7.0f} | {e.qps:>8.0f} {e.p50_ms:>7.2f} "
-                  f"{e.p99_ms:>7.2f} {e.cpu_us:>7.0f} | {ratio:>9.2f}", flush=True)
+              f"{args.updates_per_s:.0f} snapshot updates/s, {args.duration:.0f}s per point, "
+              f"max = closed loop with {args.concurrency} calls in flight")
+        _run_points(args, ports, pids)
     finally:
         stop_updates.set()
         if updater is not None:
@@ -326,6 +333,29 @@ def main(argv: list[str] | None = None) -> int:
             p.join(10)
         _delete_topics()
     return 0
+
+
+def _run_points(args: argparse.Namespace, ports: dict[str, int],
+                pids: dict[str, list[int]]) -> None:
+    """Each offered rate (then the maximum) against the service, the echo and the echo
+    that waits for an audit ack, one after the other."""
+    print(f"{'offered':>8} | {'context qps':>11} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} "
+          f"{'cpu us':>7} | {'echo qps':>8} {'p50':>6} {'p99':>6} {'cpu us':>6} | "
+          f"{'echo+ack qps':>12} {'p50':>6} {'p99':>6} {'cpu us':>6} | {'qps/echo':>8}")
+    for rate in [float(r) for r in args.rates.split(",") if r] + [0.0]:
+        got = {}
+        for target, port in ports.items():
+            cpu0 = _cpu_s(pids[target])
+            r = _measure("context" if target == "context" else "echo", port, rate,
+                         args.duration, args.customers, args.client_procs,
+                         target == "context" and not args.cold, args.concurrency)
+            r.cpu_us = (_cpu_s(pids[target]) - cpu0) / max(r.count, 1) * 1e6
+            got[target] = r
+        c, e, a = got["context"], got["echo"], got["echo+ack"]
+        print(f"{c.offered:>8} | {c.qps:>11.0f} {c.p50_ms:>7.2f} {c.p99_ms:>7.2f} "
+              f"{c.errors:>4} {c.cpu_us:>7.0f} | {e.qps:>8.0f} {e.p50_ms:>6.2f} "
+              f"{e.p99_ms:>6.2f} {e.cpu_us:>6.0f} | {a.qps:>12.0f} {a.p50_ms:>6.2f} "
+              f"{a.p99_ms:>6.2f} {a.cpu_us:>6.0f} | {c.qps / max(e.qps, 1):>8.2f}", flush=True)
 
 
 def _print_gc(gc_out: Any, procs: int) -> None:
@@ -356,10 +386,9 @@ def _probe_size(events: int) -> int:
     from services.context.view import Entry
 
     entry = Entry.parse("bench-0", wire(snapshot("bench-0", 1, events=events)))
-    prefix, token = responses.cached_context(entry, False, pb.TimelineQuery(page_size=50))
+    cached = responses.cached_context(entry, False, pb.TimelineQuery(page_size=50))
     fresh = responses.freshness(entry, caught_up=True, lag=0, served_by="bench-0")
-    return len(responses.answer(prefix, fresh=fresh, handoffs=[], token=token,
-                                role=pb.ROLE_AGENT))
+    return len(responses.answer(cached, fresh=fresh, handoffs=[], role=pb.ROLE_AGENT))
 
 
 if __name__ == "__main__":

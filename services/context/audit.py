@@ -16,9 +16,8 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -49,6 +48,29 @@ class Access:
     detail: dict[str, str] = field(default_factory=dict)
 
 
+class _Audited:
+    """The context manager of :meth:`Auditor.audited` (a class: contextlib's generator
+    version costs more than the record's serialisation)."""
+
+    __slots__ = ("_auditor", "_access")
+
+    def __init__(self, auditor: Auditor, access: Access):
+        self._auditor = auditor
+        self._access = access
+
+    async def __aenter__(self) -> Access:
+        return self._access
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool:
+        if exc is None:
+            await self._auditor.record(self._access, "OK")
+        elif isinstance(exc, Exception):
+            code, reason = outcome(exc)
+            await self._auditor.record(self._access, code, reason)
+        return False  # the block's own exception goes on
+
+
 class Auditor:
     """Writes one record per :class:`Access` and waits for it.
 
@@ -72,20 +94,12 @@ class Auditor:
         self._seq = itertools.count()
         self._counters: dict[str, Any] = {}
 
-    @asynccontextmanager
-    async def audited(self, access: Access) -> AsyncIterator[Access]:
-        """Record the block's outcome: ``OK``, or the status code it fails with.
-
-        If the record cannot be written the block's result is replaced by UNAVAILABLE.
-        A cancelled call (the client went away) is not recorded: it answered nothing.
-        """
-        try:
-            yield access
-        except Exception as exc:
-            code, reason = outcome(exc)
-            await self.record(access, code, reason)
-            raise
-        await self.record(access, "OK")
+    def audited(self, access: Access) -> _Audited:
+        """``async with``: record the block's outcome, ``OK`` or the status code it fails
+        with. If the record cannot be written the block's result is replaced by
+        UNAVAILABLE. A cancelled call (the client went away) is not recorded: it answered
+        nothing."""
+        return _Audited(self, access)
 
     async def record(self, access: Access, code: str, reason: str = "") -> None:
         """Publish the record and wait for Kafka; RpcFailure UNAVAILABLE when it fails."""

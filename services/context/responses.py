@@ -1,10 +1,11 @@
 """GetCustomerContext answers as bytes, serialised once per snapshot version.
 
 Protobuf merges repeated occurrences of an embedded message field, so an answer is the
-cached bytes of its ``context`` field (built once per customer, snapshot version, masking
-and timeline query) followed by a small message with what changes from call to call:
-freshness, the open handoffs, the page token and the caller's role. The gRPC handler for
+cached bytes of its ``context`` field and page token (built once per customer, snapshot
+version, masking and timeline query) followed by a small message with what changes from
+call to call: freshness, the open handoffs and the caller's role. The gRPC handler for
 GetCustomerContext hands those bytes to grpc as they are (:func:`method_handlers`).
+The cache maps bytes to bytes, so the collector never tracks it (view.py).
 """
 
 from __future__ import annotations
@@ -42,29 +43,31 @@ def context_field(ctx: pb.CustomerContext) -> bytes:
 
 
 def cached_context(entry: Entry, unmask: bool, query: pb.TimelineQuery, *,
-                   clearance: int = 1) -> tuple[bytes, str]:
-    """(the encoded context field, next page token); ValueError for a stale page token.
+                   clearance: int = 1) -> bytes:
+    """The encoded context and page token fields; ValueError for a stale page token.
     ``clearance``: the caller's data level (profile values above it are withheld)."""
-    key = (unmask, clearance, query.SerializeToString(deterministic=True))
-    hit: tuple[bytes, str] | None = entry.cache.get(key)
+    key = (b"u" if unmask else b"m") + bytes((clearance,)) + \
+        query.SerializeToString(deterministic=True)
+    hit = entry.cache.get(key)
     if hit is None:
         snap = entry.snapshot()
         entries, token = mapping.page(mapping.filtered_timeline(snap, query), query)
         ctx = mapping.customer_context(entry.customer_id, snap, unmask=unmask, timeline=entries,
                                        clearance=clearance)
-        hit = (context_field(ctx), token)
+        hit = context_field(ctx) + pb.GetCustomerContextResponse(
+            next_page_token=token).SerializeToString()
         if len(entry.cache) < PER_ENTRY:
             entry.cache[key] = hit
     return hit
 
 
-def answer(prefix: bytes, *, fresh: pb.Freshness, handoffs: list[pb.Handoff], token: str,
+def answer(cached: bytes, *, fresh: pb.Freshness, handoffs: list[pb.Handoff],
            role: pb.Role) -> bytes:
-    """A whole GetCustomerContextResponse: the cached context plus this call's parts."""
+    """A whole GetCustomerContextResponse: the cached part plus this call's parts."""
     tail = pb.GetCustomerContextResponse(
         context=pb.CustomerContext(freshness=fresh, active_handoffs=handoffs),
-        next_page_token=token, caller_role=role)
-    return prefix + tail.SerializeToString()
+        caller_role=role)
+    return cached + tail.SerializeToString()
 
 
 def freshness(entry: Entry, *, caught_up: bool, lag: int, served_by: str) -> pb.Freshness:

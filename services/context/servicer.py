@@ -84,7 +84,7 @@ class ContextServicer(KpiRpcs, HandoffRpcs, ComplaintRpcs, AlertRpcs,
             raise invalid({"timeline.until_ms": "must be after since_ms"})
 
     def _cached(self, entry: Entry, principal: Principal, unmask: bool,
-                query: pb.TimelineQuery) -> tuple[bytes, str]:
+                query: pb.TimelineQuery) -> bytes:
         try:
             return responses.cached_context(entry, unmask and principal.may_unmask(), query,
                                             clearance=principal.clearance)
@@ -94,8 +94,8 @@ class ContextServicer(KpiRpcs, HandoffRpcs, ComplaintRpcs, AlertRpcs,
     def _context_message(self, entry: Entry, principal: Principal,
                          query: pb.TimelineQuery) -> pb.CustomerContext:
         """The masked context as a message (AcceptHandoff answers with it)."""
-        prefix, _ = self._cached(entry, principal, False, query)
-        ctx = pb.GetCustomerContextResponse.FromString(prefix).context
+        cached = self._cached(entry, principal, False, query)
+        ctx = pb.GetCustomerContextResponse.FromString(cached).context
         ctx.freshness.CopyFrom(self._freshness(entry))
         ctx.active_handoffs.extend(self._handoffs(entry))
         return ctx
@@ -123,10 +123,9 @@ class ContextServicer(KpiRpcs, HandoffRpcs, ComplaintRpcs, AlertRpcs,
                                  reason="UNMASK_NOT_ALLOWED")
             entry = await self._lookups.entry(lookup, request.min_freshness, context)
             access.customer_id = entry.customer_id
-            prefix, token = self._cached(entry, principal, request.unmask, request.timeline)
-        return responses.answer(prefix, fresh=self._freshness(entry),
-                                handoffs=self._handoffs(entry), token=token,
-                                role=ROLE[principal.role])
+            cached = self._cached(entry, principal, request.unmask, request.timeline)
+        return responses.answer(cached, fresh=self._freshness(entry),
+                                handoffs=self._handoffs(entry), role=ROLE[principal.role])
 
     @rpc_stream("WatchCustomerContext")
     async def WatchCustomerContext(self, request: pb.WatchCustomerContextRequest,

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from confluent_kafka import Message
 from pydantic import ValidationError
@@ -36,14 +35,15 @@ class Entry:
     version: int
     updated_at: int
     raw: bytes  # the snapshot as published; :meth:`snapshot` parses it again when needed
-    applied: frozenset[str]
-    # tuples of strings: the collector stops tracking them, unlike sets
+    # Tuples of strings, not sets: the collector stops tracking such tuples, never sets.
+    applied: tuple[str, ...]  # last_event_ids and the timeline's ids
     index_keys: tuple[IndexKey, ...] = ()
     verified: tuple[IndexKey, ...] = ()
     newest: tuple[str, int] = ("", 0)  # (event id, ingested_at) of the newest timeline entry
-    # Serialised responses, filled lazily by the service (one entry = one version, so a
-    # cache never goes stale: a new snapshot is a new Entry).
-    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Serialised responses by request key, filled lazily by the service (one entry = one
+    # version, so a cache never goes stale: a new snapshot is a new Entry). Bytes only, so
+    # the dict stays untracked by the collector.
+    cache: dict[bytes, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def parse(cls, customer_id: str, raw: bytes) -> Entry:
@@ -54,7 +54,7 @@ class Entry:
     def of(cls, customer_id: str, snap: contract.CustomerContext, raw: bytes) -> Entry:
         keys = tuple(dict.fromkeys((i.type, i.value) for i in snap.identities if i.value))
         verified = tuple((i.type, i.value) for i in snap.identities if i.verified)
-        applied = frozenset(snap.last_event_ids) | {t.event_id for t in snap.timeline}
+        applied = tuple(dict.fromkeys([*snap.last_event_ids, *(t.event_id for t in snap.timeline)]))
         newest = (snap.timeline[0].event_id, snap.timeline[0].ingested_at) \
             if snap.timeline else ("", 0)
         return cls(customer_id, snap.version, snap.updated_at, raw, applied, keys, verified,
