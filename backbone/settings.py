@@ -234,6 +234,9 @@ class Settings(BaseSettings):
     # Wallboard push period, and how many live streams (SSE) one process serves at once.
     web_refresh_interval_s: float = 1.0
     web_max_streams: int = 200
+    # Where the wallboard's alerts come from: the context service's WatchAlerts rpc (with the
+    # user's token), or "kafka" (the alerts topic read by the web server itself).
+    web_alerts_from: Literal["watch_alerts", "kafka"] = "watch_alerts"
 
     # Channel connectors (connectors/). Ports 0 pick a free port (tests).
     connector_host: str = "127.0.0.1"

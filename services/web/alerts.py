@@ -48,6 +48,13 @@ class AlertBoard:
         self.version += 1
         self._changed.set()
 
+    def replace(self, firing: list[dict[str, Any]]) -> None:
+        """The firing alerts as a (re)connected source lists them, replacing what it had."""
+        self.active = {f"{a.get('alert')}|{a.get('channel', '')}|{a.get('scope', '')}": a
+                       for a in firing}
+        self.version += 1
+        self._changed.set()
+
     def snapshot(self) -> dict[str, Any]:
         active = sorted(self.active.values(), key=lambda a: a.get("at") or 0, reverse=True)
         return {"active": active, "recent": list(self.recent), "version": self.version}

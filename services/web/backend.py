@@ -18,7 +18,6 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from backbone.context.v1 import context_pb2 as pb
 from backbone.context.v1 import context_pb2_grpc as pb_grpc
 from backbone.errors import BackboneError
 from backbone.settings import Settings
@@ -108,17 +107,17 @@ class ContextClient:
         except grpc.aio.AioRpcError as err:
             raise UpstreamError.from_rpc(err) from err
 
-    async def watch(self, request: pb.WatchCustomerContextRequest, token: str
-                    ) -> AsyncIterator[pb.ContextUpdate]:
-        """WatchCustomerContext updates until the stream ends (cancelled on exit)."""
-        call = self._stub.WatchCustomerContext(
+    async def stream(self, method: str, request: Any, token: str) -> AsyncIterator[Any]:
+        """A server-streaming RPC by name (``WatchCustomerContext``, ``WatchAlerts``) until
+        the stream ends; the call is cancelled when the caller stops iterating."""
+        call = getattr(self._stub, method)(
             request, metadata=(("authorization", f"Bearer {token}"),))
         try:
             while True:
-                update = await call.read()
-                if update is grpc.aio.EOF:
+                message = await call.read()
+                if message is grpc.aio.EOF:
                     return
-                yield update
+                yield message
         except grpc.aio.AioRpcError as err:
             raise UpstreamError.from_rpc(err) from err
         finally:

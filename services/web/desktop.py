@@ -111,7 +111,7 @@ class DesktopApi:
         request = pb.WatchCustomerContextRequest(
             lookup=pb.CustomerLookup(customer_id=query.customer_id), purpose="agent_desktop")
         try:
-            async for update in self._client.watch(request, token):
+            async for update in self._client.stream("WatchCustomerContext", request, token):
                 await out.put(update)
             await out.put(None)
         except UpstreamError as exc:

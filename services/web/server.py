@@ -21,6 +21,7 @@ from services.web.backend import ContextClient, UpstreamError
 from services.web.desktop import DesktopApi
 from services.web.sse import StreamLimit
 from services.web.wallboard import WallboardApi
+from services.web.watch_alerts import WatchAlertsSource
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -68,7 +69,9 @@ class WebServer:
         self.host = host or settings.web_host
         self.port = settings.web_port if port is None else port
         self.client = ContextClient(settings, grpc_target)
-        self.alerts: AlertSource = alert_source or KafkaAlertSource(settings)
+        self.alerts: AlertSource = alert_source or (
+            KafkaAlertSource(settings) if settings.web_alerts_from == "kafka"
+            else WatchAlertsSource(self.client))
         self._streams = StreamLimit(settings.web_max_streams)
         self._runner: web.AppRunner | None = None
 

@@ -61,26 +61,33 @@ class LiveStack:
             "CCB_AMI_PORT": str(p["ami"]), "CCB_WORKER_DATA_DIR": str(self.logs / "worker-data"),
         }
 
-    def start(self, name: str, *args: str) -> None:
+    def url(self, web: str = "web") -> str:
+        return f"http://127.0.0.1:{self.ports[web]}"
+
+    def start(self, name: str, *args: str, **env: str) -> None:
         log = (self.logs / f"{name}.log").open("wb")
-        self.procs[name] = subprocess.Popen([sys.executable, *args], env=self.env(), cwd=ROOT,
-                                            stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = subprocess.Popen([sys.executable, *args], env=self.env() | env,
+                                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
     def up(self, rate: float, duration_s: float, seed: int) -> None:
         self.ports = {name: free_port() for name in (
-            "grpc", "web", "collector", "wechat", "branch", "desktop", "ami", "worker_web")}
+            "grpc", "web", "web_kafka", "collector", "wechat", "branch", "desktop", "ami",
+            "worker_web")}
         self.start("worker", "-m", "stream_processors", "worker", "--web-port", str(self.ports["worker_web"]))
         self.start("context", "-m", "services.context")
         self.start("connectors", "-m", "connectors")
-        self.start("web", "-m", "services.web")
-        eventually(self._web_ready, 60, "web front end answering")
+        self.start("web", "-m", "services.web")  # alerts from WatchAlerts (the default)
+        self.start("web_kafka", "-m", "services.web", CCB_WEB_ALERTS_FROM="kafka",
+                   CCB_WEB_PORT=str(self.ports["web_kafka"]))
+        for web in ("web", "web_kafka"):
+            eventually(lambda web=web: self._web_ready(web), 60, f"{web} answering")
         self.start("simulator", "-m", "connectors.simulator", "--rate", str(rate),
                    "--duration", str(duration_s), "--seed", str(seed), "--ami-wait", "60")
 
-    def _web_ready(self) -> bool:
+    def _web_ready(self, web: str) -> bool:
         self.check_alive()
         try:
-            with urllib.request.urlopen(f"{self.web_url}/healthz", timeout=2) as resp:
+            with urllib.request.urlopen(f"{self.url(web)}/healthz", timeout=2) as resp:
                 return resp.status == 200
         except OSError:
             return False

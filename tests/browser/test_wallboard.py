@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import grpc
+import pytest
 from confluent_kafka import Producer
 from playwright.sync_api import expect
 
@@ -94,30 +95,32 @@ def test_the_wallboard_shows_exactly_what_get_live_kpis_returns(live: LiveStack,
     screenshot(page, "wallboard.png")
 
 
-def test_alerts_appear_when_they_fire_and_go_when_they_clear(live: LiveStack,
-                                                             pages: Any) -> None:
+@pytest.mark.parametrize("web", ["web", "web_kafka"],
+                         ids=["from WatchAlerts", "from the alerts topic"])
+def test_alerts_appear_when_they_fire_and_go_when_they_clear(live: LiveStack, pages: Any,
+                                                             web: str) -> None:
     page = pages()
-    sign_in(page, f"{live.web_url}/wallboard", TOKENS["supervisor"])
+    sign_in(page, f"{live.url(web)}/wallboard", TOKENS["supervisor"])
     producer = Producer(live.settings.producer_config())
     now = int(time.time() * 1000)
     # an AlertTransition of schemas/json/alert/v1.json
     alert = {"schema_version": 1, "alert": "service_level_below_target", "channel": "PHONE",
-             "scope": "queue:browser", "at": now, "since": now - 300_000, "severity": "critical",
+             "scope": f"queue:{web}", "at": now, "since": now - 300_000, "severity": "critical",
              "value": 0.5, "threshold": 0.8, "message": "service level under 80% for 5 minutes"}
 
     def publish(state: str) -> None:
         # as the stream processors' KPI stage writes them
         producer.produce(live.settings.topic("alerts"),
-                         key=f"{alert['alert']}|PHONE|queue:browser".encode(),
+                         key=f"{alert['alert']}|PHONE|queue:{web}".encode(),
                          value=json.dumps(alert | {"state": state}).encode())
         assert producer.flush(10) == 0
 
     publish("firing")
-    active = page.locator("#alerts-active [data-scope='PHONE|queue:browser']")
+    active = page.locator(f"#alerts-active [data-scope='PHONE|queue:{web}']")
     expect(active).to_contain_text("service level below target", timeout=15_000)
     expect(active).to_contain_text("under 80% for 5 minutes")
     expect(active).to_contain_text("critical")
     publish("resolved")
     expect(active).to_have_count(0, timeout=15_000)
-    expect(page.locator("#alerts-recent [data-scope='PHONE|queue:browser'][data-state=resolved]")
+    expect(page.locator(f"#alerts-recent [data-scope='PHONE|queue:{web}'][data-state=resolved]")
            ).to_be_visible()
