@@ -43,7 +43,8 @@ DEV_GRPC_TOKENS: Mapping[str, str] = MappingProxyType({
 DEV_API_KEYS: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "segment_write_keys": MappingProxyType({"app-dev-write-key": "app",
                                             "web-dev-write-key": "web",
-                                            "app-server-dev-write-key": "app"}),
+                                            "app-server-dev-write-key": "app",
+                                            "web-server-dev-write-key": "web"}),
     "branch_api_keys": MappingProxyType({"branch-dev-key": "qmatic"}),
     "desktop_api_keys": MappingProxyType({"desktop-dev-key": "agent-desktop"}),
 })

@@ -50,6 +50,7 @@ ClientKeys = dict[str, Annotated[KeySource, _key_source("client")]]
 ServerKeys = dict[str, Annotated[KeySource, _key_source("server")]]
 # The local stack's server-side write key (the bank's login back end reporting logins).
 DEV_SERVER_WRITE_KEY = "app-server-dev-write-key"
+DEV_SERVER_WEB_WRITE_KEY = "web-server-dev-write-key"  # the web back end (complaint forms)
 
 
 class Settings(BaseSettings):
@@ -275,7 +276,8 @@ class Settings(BaseSettings):
     # source: client). Only server keys, or a valid login assertion, verify a login.
     segment_write_keys: ClientKeys = Field(validate_default=True, default_factory=lambda: {
         **DEV_API_KEYS["segment_write_keys"],
-        DEV_SERVER_WRITE_KEY: {"source": "app", "trust": "server"}})
+        DEV_SERVER_WRITE_KEY: {"source": "app", "trust": "server"},
+        DEV_SERVER_WEB_WRITE_KEY: {"source": "web", "trust": "server"}})
     # Bearer key -> source system (server trust), or {"source", "trust"}: a client key may
     # not send identifications, IVR authentications or erasures.
     branch_api_keys: ServerKeys = Field(

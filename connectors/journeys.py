@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors import complaint_journeys
+
 Step = tuple[str, Any]  # (kind, body): segment|wechat|bind|ami|desktop|branch|sleep
 
 REASONS = ("transfer_failed", "card_blocked", "loan_query", "password_reset", "fee_dispute")
@@ -266,11 +268,9 @@ class Journey:
         self.pause()
 
     def complaint(self, reason: str) -> None:
-        self.steps.append(("desktop", [{
-            "type": "complaint_opened", "id": self._id("cmp"), "linkedid": self._id("call"),
-            "complaint_id": self._id("cmp"), "category": reason,
-            "customer_number": self.customer.number, "occurred_at": "now",
-            "due_at": int((time.time() + 15 * 86400) * 1000)}]))
+        """Opened on one of the five channels, then worked to closing (complaint_journeys)."""
+        self.steps += complaint_journeys.steps(self.rng, self.customer, reason, self._id,
+                                               self._seq_num)
 
 
 def _iso(epoch_s: float) -> str:

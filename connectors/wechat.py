@@ -93,6 +93,11 @@ def reply_xml(to_user: str, from_user: str, msg_type: str) -> bytes:
     return ET.tostring(root, encoding="utf-8")
 
 
+def complaint_id_for(source_id: str) -> str:
+    """The id of the complaint a push opens (``source_id``: msg:<MsgId> or evt:...)."""
+    return "WX-" + hashlib.sha256(source_id.encode()).hexdigest()[:12].upper()
+
+
 class WeChatMapper:
     def __init__(self, pipeline: Pipeline):
         self.p = pipeline
@@ -179,7 +184,7 @@ class WeChatMapper:
         """A complaint opened by this push; its id follows from the push, so WeChat's
         retries open it once. The complaint keeps its own interaction (it outlives the
         chat) and the OpenID routes it to the customer."""
-        complaint_id = "WX-" + hashlib.sha256(source_id.encode()).hexdigest()[:12].upper()
+        complaint_id = complaint_id_for(source_id)
         fields = base | {"interaction_id": complaint_fields.interaction(complaint_id),
                          "attributes": base["attributes"] | {
                              "origin_interaction": base["interaction_id"]}}

@@ -14,6 +14,7 @@ from backbone.context.v1 import context_pb2 as pb
 from backbone.context.v1 import context_pb2_grpc as pb_grpc
 from backbone.settings import Settings
 from deploy import run
+from deploy.console_alerts import AlertTail, print_complaints
 
 # In this order, where the processors published them (a channel that does not queue has
 # no queue statistics; app and web browsing shows self-service figures instead).
@@ -37,6 +38,7 @@ class Console:
         self.metadata = (("authorization", f"Bearer {token.get_secret_value()}"),) if token else ()
         self.channel = grpc.insecure_channel(f"{settings.grpc_host}:{settings.grpc_port}")
         self.stub = pb_grpc.CustomerContextServiceStub(self.channel)
+        self.alerts = AlertTail(self.stub, self.metadata)  # prints as alerts fire and clear
 
     def wait_ready(self, children: list[Any], timeout_s: float) -> None:
         from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
@@ -63,6 +65,7 @@ class Console:
         if pending:
             raise SystemExit(f"error: not ready after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
         print(f"ready      all processes up after {time.monotonic() - self.started:.1f}s")
+        self.alerts.start()
 
     def tick(self) -> None:
         conn = run.scrape(self.connectors_port)
@@ -88,6 +91,7 @@ class Console:
         self.ticks = getattr(self, "ticks", 0) + 1
         if self.ticks % 5 == 1:
             self.print_kpis()
+            print_complaints(self.stub, self.metadata)
         if self.ticks % 15 == 1:
             self.print_intervals()
 
@@ -125,6 +129,8 @@ class Console:
     def summary(self) -> None:
         """Show one customer's full context, as an agent desktop would receive it."""
         self.print_intervals()
+        print_complaints(self.stub, self.metadata)
+        self.alerts.summary()
         print("== a customer's context from GetCustomerContext (supervisor view, masked)")
         try:
             resp = self.stub.GetLiveKpis(pb.GetLiveKpisRequest(), timeout=2, metadata=self.metadata)

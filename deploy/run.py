@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (0 = forever)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--alert-for-min", type=float, default=0.5,
+                        help="minutes a rate must breach before its early warning fires "
+                             "(short for a demo; CCB_ALERT_FOR_MIN defaults to 5)")
     parser.add_argument("--keep-stack", action="store_true", help="leave Kafka and the registry running")
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -91,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     stack_cli.up(settings)
     children = [
         *[Child(f"worker-{i}", [PY, "-m", "stream_processors", "worker", "--web-port", str(WORKER_METRICS + 10 * i)],
-                {"CCB_WORKER_DATA_DIR": str(proc.STATE_DIR / f"worker-{i}")})
+                {"CCB_WORKER_DATA_DIR": str(proc.STATE_DIR / f"worker-{i}"),
+                 "CCB_ALERT_FOR_MIN": str(args.alert_for_min), "CCB_ALERT_EVAL_INTERVAL_S": "5"})
           for i in range(args.workers)],
         Child("context-service", [PY, "-m", "services.context"],
               {"CCB_METRICS_PORT": str(SERVICE_METRICS)}),

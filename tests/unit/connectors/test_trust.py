@@ -21,12 +21,13 @@ def fresh_settings(**values: object) -> Settings:
                     hmac_key="unit-test-key", **values)
 
 
-def test_dev_defaults_one_client_key_per_source_and_one_server_key():
+def test_dev_defaults_one_client_and_one_server_key_per_source():
     s = fresh_settings()
     assert s.segment_write_keys == {
         "app-dev-write-key": KeySource(source="app", trust="client"),
         "web-dev-write-key": KeySource(source="web", trust="client"),
-        "app-server-dev-write-key": KeySource(source="app", trust="server")}
+        "app-server-dev-write-key": KeySource(source="app", trust="server"),
+        "web-server-dev-write-key": KeySource(source="web", trust="server")}
     assert s.branch_api_keys == {"branch-dev-key": KeySource(source="qmatic", trust="server")}
     assert s.desktop_api_keys == {
         "desktop-dev-key": KeySource(source="agent-desktop", trust="server")}
