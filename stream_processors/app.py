@@ -27,7 +27,7 @@ from stream_processors import erasures, identity, kpis, lag, probes, web
 from stream_processors.codec import Codecs
 from stream_processors.commit_guard import ProcessorsApp
 from stream_processors.deliveries import never_ack_on_retry
-from stream_processors.outputs import Outputs, Source, send
+from stream_processors.outputs import Outputs, Source, commands, send
 from stream_processors.stages.customer import CustomerStage
 from stream_processors.stages.kpis import KpiStage
 from stream_processors.stages.profile import ProfileStage
@@ -164,19 +164,27 @@ def _agents(app: ProcessorsApp, topo: Topology, st: Stages) -> None:
         async for event in stream.events():
             await profile_change(event)
 
+    async def unpacked(event: faust.EventT, stage: str) -> list[tuple[bytes, dict[str, Any]]]:
+        try:
+            return commands(event.key, event.value)
+        except (ValueError, TypeError) as exc:
+            await st.outputs.dead(_source(event), stage, "malformed_json", exc)
+            return []
+
     @app.agent(topo.identity_commands, concurrency=1)
     async def resolve(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            res = await st.resolver.decide(_source(event), event.key)
-            if res is not None:
-                await retrying(event, partial(st.resolver.publish, event.key, res))
+            for key, cmd in await unpacked(event, "resolver"):
+                res = await st.resolver.decide(key, cmd)
+                await retrying(event, partial(st.resolver.publish, key, res))
 
     @app.agent(topo.customer_commands, concurrency=1)
     async def customer(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            applied = await st.customer.apply(_source(event), event.key)
-            if applied is not None:
-                await retrying(event, partial(st.customer.publish, event.key, applied))
+            partition = event.message.partition
+            for key, cmd in await unpacked(event, "customer"):
+                applied = await st.customer.apply(partition, key, cmd)
+                await retrying(event, partial(st.customer.publish, key, applied))
 
     @app.agent(topo.kpi_partials, concurrency=1)
     async def kpi(stream: faust.StreamT) -> None:
@@ -187,8 +195,15 @@ def _agents(app: ProcessorsApp, topo: Topology, st: Stages) -> None:
 def _timers(app: ProcessorsApp, s: Settings, topo: Topology, st: Stages,
             erased: erasures.ErasureLog) -> None:
     guard = app.commit_guard
-    guard.publish[:] = [st.customer.flush_context, st.kpis.flush]
+    # Commands first: the customer flush below may add none, but what the agents buffered
+    # since the last tick must reach Kafka before their inputs' offsets are committed.
+    guard.publish[:] = [st.outputs.flush_commands, st.customer.flush_context, st.kpis.flush,
+                        st.outputs.flush_commands]
     guard.deliveries = st.outputs.deliveries
+
+    @app.timer(s.worker_command_flush_s)
+    async def _flush_commands() -> None:
+        await st.outputs.flush_commands()
 
     @app.timer(CONTEXT_FLUSH_S)
     async def _flush_context() -> None:

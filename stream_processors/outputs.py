@@ -1,10 +1,19 @@
 """Where the stages' records go: :class:`Outputs` hands them to faust's producer directly
 and keeps every delivery future for the commit guard; :class:`Source` is the input record
 a dead letter points back to. The stages only see the :class:`Sink` protocol, so the
-unit-test engine runs them with an in-memory sink and the same code as the worker."""
+unit-test engine runs them with an in-memory sink and the same code as the worker.
+
+Commands between stages travel in *envelopes*: one record per destination partition
+holding every command for that partition since the last flush (``{"v": 1, "c": [[key,
+command], ...]}``, written to the partition of its keys). faust's per-message machinery
+then runs once per envelope instead of once per command, and the receiving agent still
+handles one record at a time, so its table writes land in that record's partition. A
+plain command (the key is the record's key) is still read, for records written before.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -14,12 +23,15 @@ from faust.exceptions import ProducerSendError
 from backbone.errors import BackboneError, PublishError
 from backbone.metrics import DEAD_LETTERS
 from stream_processors import gauges, routing
-from stream_processors.codec import Codecs, dumps
+from stream_processors.codec import Codecs, dumps, loads
 from stream_processors.deliveries import Deliveries
-from stream_processors.topology import CUSTOMER_COMMANDS, IDENTITY_COMMANDS
+from stream_processors.topology import CUSTOMER_COMMANDS, IDENTITY_COMMANDS, partition_of
 from stream_processors.topology import DEAD_LETTERS as DEAD_TOPIC
 
 log = logging.getLogger(__name__)
+ENVELOPE_VERSION = 1
+ENVELOPE_KEY = b"envelope"
+ENVELOPE_MAX = 500  # commands buffered before a flush whatever the timer says
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +48,35 @@ class Sink(Protocol):
     async def emit(self, name: str, key: bytes, value: bytes | None) -> None:
         """Produce ``value`` under ``key`` to the logical output topic ``name``."""
 
+    async def command(self, out: routing.Out) -> None:
+        """A command for the identity or the customer stage (may be buffered)."""
+
     async def dead(self, source: Source, stage: str, reason: str, exc: Exception) -> None:
         """Dead-letter the input record ``source``."""
 
 
+def command_topic(out: routing.Out) -> str:
+    return IDENTITY_COMMANDS if out.stage == routing.IDENTITY else CUSTOMER_COMMANDS
+
+
 async def send(sink: Sink, out: routing.Out) -> None:
     """A command for the identity or the customer stage."""
-    name = IDENTITY_COMMANDS if out.stage == routing.IDENTITY else CUSTOMER_COMMANDS
-    await sink.emit(name, out.key.encode(), dumps(out.value))
+    await sink.command(out)
+
+
+def commands(key: bytes | None, value: bytes | None) -> list[tuple[bytes, dict[str, Any]]]:
+    """The (key, command) pairs of a command-topic record: an envelope or one command.
+    Raises ``ValueError`` for anything else (the agent dead-letters the record)."""
+    msg = loads(value or b"")
+    if not isinstance(msg, dict):
+        raise ValueError("a command record is a JSON object")  # noqa: TRY004 - dead-lettered as such
+    if "kind" in msg:
+        if not key:
+            raise ValueError("a single command needs its key")
+        return [(key, msg)]
+    if msg.get("v") != ENVELOPE_VERSION or not isinstance(msg.get("c"), list):
+        raise ValueError(f"unknown command envelope version {msg.get('v')!r}")
+    return [(str(k).encode(), cmd) for k, cmd in msg["c"]]
 
 
 def count_dead(stage: str, reason: str) -> None:
@@ -60,14 +93,47 @@ class Outputs:
         self._names = names
         self._codecs = codecs
         self.deliveries = Deliveries()
+        # (topic name, partition) -> commands not yet sent, in order
+        self._pending: dict[tuple[str, int], list[list[Any]]] = {}
+        self._pending_n = 0
+        self._flushing = asyncio.Lock()
+        self.envelopes = 0  # sent, for the benchmarks
 
     async def emit(self, name: str, key: bytes, value: bytes | None) -> None:
-        topic = self._names[name]
+        await self._send(self._names[name], key, value, None)
+
+    async def _send(self, topic: str, key: bytes, value: bytes | None,
+                    partition: int | None) -> None:
         try:
-            fut = await self._producer.send(topic, key, value, None, None, None)
+            fut = await self._producer.send(topic, key, value, partition, None, None)
         except ProducerSendError as exc:  # not taken by the producer: retry the event
             raise PublishError(f"cannot produce to {topic}: {exc}") from exc
         self.deliveries.track(fut)  # checked before every commit (at-least-once)
+
+    async def command(self, out: routing.Out) -> None:
+        dest = (command_topic(out), partition_of(out.key.encode()))
+        self._pending.setdefault(dest, []).append([out.key, out.value])
+        self._pending_n += 1
+        if self._pending_n >= ENVELOPE_MAX:
+            await self.flush_commands()
+
+    async def flush_commands(self) -> None:
+        """One envelope per destination partition. Runs on a short timer, when the buffer
+        is full and before every commit (the commit guard), so no committed input has an
+        unsent command; a destination that fails keeps its commands, in order, for the
+        next flush (and the commit guard fails the commit)."""
+        async with self._flushing:
+            for dest in list(self._pending):
+                cmds = self._pending.pop(dest)
+                self._pending_n -= len(cmds)
+                try:
+                    await self._send(self._names[dest[0]], ENVELOPE_KEY,
+                                     dumps({"v": ENVELOPE_VERSION, "c": cmds}), dest[1])
+                except BaseException:
+                    self._pending[dest] = cmds + self._pending.get(dest, [])
+                    self._pending_n += len(cmds)
+                    raise
+                self.envelopes += 1
 
     async def dead(self, source: Source, stage: str, reason: str, exc: Exception) -> None:
         count_dead(stage, reason)

@@ -16,8 +16,8 @@ from typing import Any
 from stream_processors import customer as rules
 from stream_processors import erasures, gauges, kpis, snapshot
 from stream_processors import identity as ident
-from stream_processors.codec import dumps, loads
-from stream_processors.outputs import Sink, Source, send
+from stream_processors.codec import dumps
+from stream_processors.outputs import Sink, send
 from stream_processors.topology import CUSTOMER_CONTEXT, ERASURES, KPI_PARTIALS, partition_of
 
 _NO_CONTEXT = (ident.UNATTRIBUTED_PREFIX, ident.AMBIGUOUS_PREFIX)
@@ -43,15 +43,10 @@ class CustomerStage:
         self.pending_context: dict[bytes, tuple[str, dict[str, Any] | None, bool]] = {}
         self.rebuild_needed = True
 
-    async def apply(self, source: Source, key: bytes) -> rules.Applied | None:
+    async def apply(self, partition: int, key: bytes, cmd: dict[str, Any]) -> rules.Applied:
         """Apply one command to its customer's state (stored at once, so a retried emit
-        below cannot apply it twice); ``None`` for a malformed command."""
+        below cannot apply it twice); ``partition``: the record's, which holds the key."""
         cid = key.decode()
-        try:
-            cmd = loads(source.value or b"")
-        except ValueError as exc:
-            await self.sink.dead(source, "customer", "malformed_json", exc)
-            return None
         if not self.erased.ready.is_set():
             await self.erased.ready.wait()
         old = self.customers.get(key)
@@ -63,7 +58,7 @@ class CustomerStage:
                 self.customers[key] = applied.state
             elif key in self.customers:
                 del self.customers[key]
-            self.dirty_facts[key] = source.partition
+            self.dirty_facts[key] = partition
         # Re-publish on duplicates too: a replay after a crash may be the only chance to
         # publish a snapshot whose state reached the changelog before the crash.
         if (applied.changed or applied.dropped == "duplicate") and not cid.startswith(_NO_CONTEXT):

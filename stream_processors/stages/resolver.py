@@ -8,8 +8,8 @@ from typing import Any
 
 from stream_processors import erasures, gauges, resolver
 from stream_processors import identity as ident
-from stream_processors.codec import dumps, loads
-from stream_processors.outputs import Sink, Source, send
+from stream_processors.codec import dumps
+from stream_processors.outputs import Sink, send
 from stream_processors.topology import ERASURES, IDENTITY_EVENTS
 
 
@@ -20,14 +20,9 @@ class ResolverStage:
         self.erased = erased
         self.sink = sink
 
-    async def decide(self, source: Source, key: bytes) -> resolver.Resolution | None:
+    async def decide(self, key: bytes, cmd: dict[str, Any]) -> resolver.Resolution:
         """Apply one identity command to its identifier's record (stored at once: a
-        retried emit below must not decide twice); ``None`` for a malformed command."""
-        try:
-            cmd = loads(source.value or b"")
-        except ValueError as exc:
-            await self.sink.dead(source, "resolver", "malformed_json", exc)
-            return None
+        retried emit below must not decide twice)."""
         if not self.erased.ready.is_set():
             await self.erased.ready.wait()
         old = self.identities.get(key)

@@ -12,7 +12,7 @@ from typing import Any
 from stream_processors import customer as customer_rules
 from stream_processors import erasures, kpis, windows
 from stream_processors.codec import dumps, loads
-from stream_processors.outputs import Source
+from stream_processors.outputs import ENVELOPE_VERSION, Source, command_topic, commands
 from stream_processors.stages.customer import CustomerStage
 from stream_processors.stages.resolver import ResolverStage
 from stream_processors.stages.router import RouterStage
@@ -33,6 +33,11 @@ class MemorySink:
 
     async def emit(self, name: str, key: bytes, value: bytes | None) -> None:
         self.queue.append((name, key, value))
+
+    async def command(self, out: Any) -> None:
+        """One envelope per command: the worker's format, without its batching."""
+        self.queue.append((command_topic(out), out.key.encode(),
+                           dumps({"v": ENVELOPE_VERSION, "c": [[out.key, out.value]]})))
 
     async def dead(self, source: Source, stage: str, reason: str, exc: Exception) -> None:
         self.dead_letters.append((stage, reason))
@@ -80,9 +85,7 @@ class Engine:
     async def _feed(self, events: list[dict[str, Any]]) -> None:
         for ev in events:
             for out in self.router.route(partition_of(str(ev["interaction_id"]).encode()), ev):
-                await self.sink.emit(IDENTITY_COMMANDS if out.stage == "identity"
-                                     else CUSTOMER_COMMANDS, out.key.encode(),
-                                     dumps(out.value))
+                await self.sink.command(out)
         await self._drain()
 
     async def _drain(self) -> None:
@@ -95,13 +98,13 @@ class Engine:
         self._offset += 1
         source = Source(name, partition_of(key), self._offset, value)
         if name == IDENTITY_COMMANDS:
-            res = await self.resolver.decide(source, key)
-            if res is not None:
-                await self.resolver.publish(key, res)
+            for ckey, cmd in commands(key, value):
+                res = await self.resolver.decide(ckey, cmd)
+                await self.resolver.publish(ckey, res)
         elif name == CUSTOMER_COMMANDS:
-            applied = await self.customer.apply(source, key)
-            if applied is not None:
-                await self.customer.publish(key, applied)
+            for ckey, cmd in commands(key, value):
+                applied = await self.customer.apply(source.partition, ckey, cmd)
+                await self.customer.publish(ckey, applied)
         elif name == CUSTOMER_CONTEXT:
             self.context[key.decode()] = loads(value) if value is not None else None
         elif name == IDENTITY_EVENTS:
