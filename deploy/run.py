@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alert-for-min", type=float, default=0.5,
                         help="minutes a rate must breach before its early warning fires "
                              "(short for a demo; CCB_ALERT_FOR_MIN defaults to 5)")
+    parser.add_argument("--alert-window-min", type=int, default=15,
+                        help="trailing window of the queue early warnings (CCB_ALERT_WINDOW_MIN)")
+    parser.add_argument("--linger", type=float, default=0.0,
+                        help="seconds to keep watching after the traffic ends: quiet queues "
+                             "clear their early warnings on the workers' timer")
     parser.add_argument("--keep-stack", action="store_true", help="leave Kafka and the registry running")
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -95,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     children = [
         *[Child(f"worker-{i}", [PY, "-m", "stream_processors", "worker", "--web-port", str(WORKER_METRICS + 10 * i)],
                 {"CCB_WORKER_DATA_DIR": str(proc.STATE_DIR / f"worker-{i}"),
-                 "CCB_ALERT_FOR_MIN": str(args.alert_for_min), "CCB_ALERT_EVAL_INTERVAL_S": "5"})
+                 "CCB_ALERT_FOR_MIN": str(args.alert_for_min), "CCB_ALERT_EVAL_INTERVAL_S": "5",
+                 "CCB_ALERT_WINDOW_MIN": str(args.alert_window_min)})
           for i in range(args.workers)],
         Child("context-service", [PY, "-m", "services.context"],
               {"CCB_METRICS_PORT": str(SERVICE_METRICS)}),
@@ -106,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "--seed", str(args.seed), "--duration", str(args.duration),
                                     "--ami-wait", "60"])
     stopping = False
+    quiet_until = 0.0
 
     def on_signal(_sig: int, _frame: object) -> None:
         nonlocal stopping
@@ -139,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {', '.join(dead)} exited; see .stack/logs/", file=sys.stderr)
                 return 1
             if not simulator.alive():
-                time.sleep(3.0)  # let the tail of the traffic reach the context view
-                console.tick()
-                break
+                quiet_until = quiet_until or time.monotonic() + 3.0 + args.linger
+                if time.monotonic() >= quiet_until:  # the tail reached the context view
+                    break
         console.summary()
         return 0
     finally:

@@ -129,7 +129,9 @@ def customer_context(customer_id: str, snap: contract.CustomerContext, *, unmask
         open_journeys=[journey(j) for j in snap.journeys if is_open_journey(j)],
         open_complaints=[pb.Complaint(
             complaint_id=c.complaint_id, status=c.status, category=c.category or "",
-            opened_at_ms=c.opened_at or 0, due_at_ms=c.due_at or 0)
+            opened_at_ms=c.opened_at or 0, due_at_ms=c.due_at or 0, owner=c.owner or "",
+            team=c.team or "", promise=c.promise or "", tier_days=c.tier_days or 0,
+            escalations=c.escalations, channel=channel(c.channel))
             for c in snap.complaints if c.status.lower() not in CLOSED_COMPLAINT],
         last_csat=last_survey(snap, "CSAT"), last_nps=last_survey(snap, "NPS"),
         counts=pb.ContactCounts(contacts_7d=counts.contacts_7d,

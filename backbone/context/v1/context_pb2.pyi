@@ -263,18 +263,30 @@ class Journey(_message.Message):
     def __init__(self, journey_id: _Optional[str] = ..., reason: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[Channel, str]]] = ..., last_channel: _Optional[_Union[Channel, str]] = ..., tried: _Optional[_Iterable[str]] = ..., started_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., handoff_count: _Optional[int] = ...) -> None: ...
 
 class Complaint(_message.Message):
-    __slots__ = ("complaint_id", "status", "category", "opened_at_ms", "due_at_ms")
+    __slots__ = ("complaint_id", "status", "category", "opened_at_ms", "due_at_ms", "owner", "team", "promise", "tier_days", "escalations", "channel")
     COMPLAINT_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     OPENED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     DUE_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    PROMISE_FIELD_NUMBER: _ClassVar[int]
+    TIER_DAYS_FIELD_NUMBER: _ClassVar[int]
+    ESCALATIONS_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
     complaint_id: str
     status: str
     category: str
     opened_at_ms: int
     due_at_ms: int
-    def __init__(self, complaint_id: _Optional[str] = ..., status: _Optional[str] = ..., category: _Optional[str] = ..., opened_at_ms: _Optional[int] = ..., due_at_ms: _Optional[int] = ...) -> None: ...
+    owner: str
+    team: str
+    promise: str
+    tier_days: int
+    escalations: int
+    channel: Channel
+    def __init__(self, complaint_id: _Optional[str] = ..., status: _Optional[str] = ..., category: _Optional[str] = ..., opened_at_ms: _Optional[int] = ..., due_at_ms: _Optional[int] = ..., owner: _Optional[str] = ..., team: _Optional[str] = ..., promise: _Optional[str] = ..., tier_days: _Optional[int] = ..., escalations: _Optional[int] = ..., channel: _Optional[_Union[Channel, str]] = ...) -> None: ...
 
 class SurveyAnswer(_message.Message):
     __slots__ = ("kind", "score", "scale_max", "at_ms")
