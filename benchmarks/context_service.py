@@ -26,14 +26,15 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.context_servers import context_server, echo_server, load_customers, publish_updates
 from deploy.stack.proc import free_port
 
 TOKEN = "dev-agent-token"  # noqa: S105 - the local-stack default agent token
 ECHO_METHOD = "/bench.Echo/Echo"
-SERVICE_TOPICS = ("customer-context", "kpis", "handoffs", "audit", "alerts")
 
 
 @dataclass
@@ -58,119 +59,6 @@ def _cpu_s(pids: list[int]) -> float:
             fields = f.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def _load_customers(n: int, events: int) -> None:
-    from confluent_kafka import Producer
-
-    from backbone.settings import Settings
-    from backbone.topics import by_name
-    from benchmarks.snapshots import snapshot, wire
-    from deploy.stack.topics import ensure_topics
-
-    settings = Settings()
-    ensure_topics(settings, tuple(by_name(n) for n in SERVICE_TOPICS))
-    producer = Producer(settings.producer_config())
-    for i in range(n):
-        data = snapshot(f"bench-{i}", 1, events=events, phone_hash=f"h:k1:bench{i}")
-        producer.produce(settings.topic("customer-context"), key=f"bench-{i}".encode(),
-                         value=wire(data))
-        producer.poll(0)
-    producer.flush(30)
-
-
-def _publish_updates(customers: int, events: int, rate: float, stop: threading.Event) -> int:
-    """New versions of random customers at ``rate`` per second until stopped."""
-    from confluent_kafka import Producer
-
-    from backbone.settings import Settings
-    from benchmarks.snapshots import snapshot, wire
-
-    settings = Settings()
-    producer = Producer(settings.producer_config(**{"linger.ms": 20}))
-    versions = [1] * customers
-    sent, started = 0, time.monotonic()
-    while not stop.is_set():
-        i = random.randrange(customers)  # noqa: S311
-        versions[i] += 1
-        data = snapshot(f"bench-{i}", versions[i], events=events, phone_hash=f"h:k1:bench{i}")
-        producer.produce(settings.topic("customer-context"), key=f"bench-{i}".encode(),
-                         value=wire(data))
-        producer.poll(0)
-        sent += 1
-        delay = started + sent / rate - time.monotonic()
-        if delay > 0:
-            stop.wait(delay)
-    producer.flush(10)
-    return sent
-
-
-def _context_server(port: int, ready: Any, gc_out: Any) -> None:
-    import logging
-
-    from backbone.settings import Settings
-    from services.context.heap import PauseMeter
-    from services.context.server import ContextServer
-
-    logging.basicConfig(level=logging.WARNING)
-
-    async def main() -> None:
-        server = ContextServer(Settings(), port=port, instance=f"bench-{os.getpid()}",
-                               manage_gc=True)
-        await server.start()
-        if not await server.wait_ready(180):
-            raise SystemExit(f"context service did not catch up: {server.feed.error}")
-        await asyncio.sleep(0.5)  # the view is frozen for the collector once loaded
-        meter = PauseMeter().install()  # collections while serving, not while loading
-        ready.put(os.getpid())
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        meter.remove()
-        gc_out.put((os.getpid(), len(server.view), meter.summary()))
-        await server.stop(1.0)
-
-    asyncio.run(main())
-
-
-def _echo_server(port: int, size: int, ready: Any, ack: bool = False) -> None:
-    """A trivial answer of ``size`` bytes; with ``ack``, only after Kafka acknowledged a
-    400-byte record on the audit topic (the service's audit producer settings): the floor
-    that a fail-closed audit puts under every read."""
-    import grpc
-
-    from backbone.kafka import AsyncPublisher
-    from backbone.settings import Settings
-
-    payload, record = os.urandom(size), b"a" * 400
-    settings = Settings()
-    publisher = AsyncPublisher(settings, client_id=f"bench-echo-{os.getpid()}",
-                               **{"linger.ms": 2})
-    topic = settings.topic("audit")
-
-    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        if ack:
-            await publisher.publish(topic, "bench", record)
-        return payload
-
-    async def main() -> None:
-        if ack:
-            await publisher.start()
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-        handler = grpc.method_handlers_generic_handler("bench.Echo", {
-            "Echo": grpc.unary_unary_rpc_method_handler(echo)})
-        server.add_generic_rpc_handlers((handler,))
-        server.add_insecure_port(f"127.0.0.1:{port}")
-        await server.start()
-        ready.put(os.getpid())
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await server.stop(1.0)
-        if ack:
-            await publisher.stop()
-
-    asyncio.run(main())
 
 
 def _client(target: str, port: int, rate: float, duration: float, customers: int,
@@ -209,40 +97,51 @@ def _client(target: str, port: int, rate: float, duration: float, customers: int
         for _ in range(200):  # warm-up: connections
             await call()
         warmed = 200 + (customers if target == "context" and warm else 0)
-        latencies: list[float] = []
-        errors = 0
+        latencies, errors, started = await _offer(call, rate, duration, concurrency)
         loop = asyncio.get_running_loop()
-
-        async def timed(scheduled: float) -> None:
-            nonlocal errors
-            try:
-                await call()
-                latencies.append(loop.time() - scheduled)
-            except grpc.aio.AioRpcError:
-                errors += 1
-
-        started = loop.time()
-        end = started + duration
-        if rate > 0:
-            tasks = []
-            interval, next_at = 1.0 / rate, started
-            while next_at < end:
-                tasks.append(asyncio.ensure_future(timed(next_at)))
-                next_at += interval
-                delay = next_at - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            await asyncio.gather(*tasks)
-        else:
-            async def worker() -> None:
-                while loop.time() < end:
-                    await timed(loop.time())
-            await asyncio.gather(*[worker() for _ in range(concurrency)])
         elapsed = max(loop.time() - started, duration)
         out.put((latencies, errors, elapsed, warmed))
         await channel.close()
 
     asyncio.run(main())
+
+
+async def _offer(call: Callable[[], Awaitable[Any]], rate: float, duration: float,
+                 concurrency: int) -> tuple[list[float], int, float]:
+    """Open loop at ``rate`` (latency from the scheduled send time), or closed loop with
+    ``concurrency`` calls in flight when ``rate`` is 0: (latencies, errors, start time)."""
+    import grpc
+
+    latencies: list[float] = []
+    errors = 0
+    loop = asyncio.get_running_loop()
+
+    async def timed(scheduled: float) -> None:
+        nonlocal errors
+        try:
+            await call()
+            latencies.append(loop.time() - scheduled)
+        except grpc.aio.AioRpcError:
+            errors += 1
+
+    started = loop.time()
+    end = started + duration
+    if rate > 0:
+        tasks = []
+        interval, next_at = 1.0 / rate, started
+        while next_at < end:
+            tasks.append(asyncio.ensure_future(timed(next_at)))
+            next_at += interval
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await asyncio.gather(*tasks)
+    else:
+        async def worker() -> None:
+            while loop.time() < end:
+                await timed(loop.time())
+        await asyncio.gather(*[worker() for _ in range(concurrency)])
+    return latencies, errors, started
 
 
 def _measure(target: str, port: int, rate: float, duration: float, customers: int,
@@ -268,7 +167,7 @@ def _measure(target: str, port: int, rate: float, duration: float, customers: in
                   len(latencies) + sum(r[3] for r in results))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="250,500,1000")
     parser.add_argument("--duration", type=float, default=8.0)
@@ -282,13 +181,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="publish new snapshot versions meanwhile (view churn)")
     parser.add_argument("--cold", action="store_true",
                         help="do not pre-read every customer (first reads build the response)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     os.environ["CCB_TOPIC_PREFIX"] = f"bench{uuid.uuid4().hex[:8]}."
     os.environ["CCB_SCHEMA_REGISTRY_URL"] = "mock://bench"
     os.environ["CCB_EXTERNAL_KAFKA"] = "1"
     started = time.monotonic()
-    _load_customers(args.customers, args.events)
+    load_customers(args.customers, args.events)
     print(f"loaded {args.customers} customers x {args.events} events in "
           f"{time.monotonic() - started:.1f}s (prefix {os.environ['CCB_TOPIC_PREFIX']})")
 
@@ -296,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     ready, gc_out = ctx.Queue(), ctx.Queue()
     ports = {"context": free_port(), "echo": free_port(), "echo+ack": free_port()}
     probe = _probe_size(args.events)
-    servers = [ctx.Process(target=_context_server, args=(ports["context"], ready, gc_out))
+    servers = [ctx.Process(target=context_server, args=(ports["context"], ready, gc_out))
                for _ in range(args.server_procs)]
     for target in ("echo", "echo+ack"):
-        servers += [ctx.Process(target=_echo_server, args=(
+        servers += [ctx.Process(target=echo_server, args=(
             ports[target], probe, ready, target == "echo+ack")) for _ in range(args.server_procs)]
     for p in servers:
         p.start()
@@ -309,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in servers:
             ready.get(timeout=180)
         if args.updates_per_s > 0:
-            updater = threading.Thread(target=_publish_updates, daemon=True, args=(
+            updater = threading.Thread(target=publish_updates, daemon=True, args=(
                 args.customers, args.events, args.updates_per_s, stop_updates))
             updater.start()
         n = args.server_procs
