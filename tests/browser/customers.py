@@ -46,8 +46,11 @@ def pick(live: LiveStack, timeout_s: float = 150) -> dict[str, Any]:
             return None
         again = {s["customer_id"]: s["version"] for s in candidates()}
         return first[0] if again.get(first[0]["customer_id"]) == first[0]["version"] else None
-    return eventually(settled, timeout_s, "a settled simulated customer with a call and a journey",
-                      interval_s=2)
+    try:
+        return eventually(settled, timeout_s,
+                          "a settled simulated customer with a call and a journey", interval_s=2)
+    except AssertionError as exc:  # say why: the pipeline's own account of it
+        raise AssertionError(f"{exc}\n--- worker log\n{live.tail('worker', 2000)}") from None
 
 
 def mask(value: str) -> str:

@@ -80,14 +80,21 @@ class LiveStack:
         self.start("web_kafka", "-m", "services.web", CCB_WEB_ALERTS_FROM="kafka",
                    CCB_WEB_PORT=str(self.ports["web_kafka"]))
         for web in ("web", "web_kafka"):
-            eventually(lambda web=web: self._web_ready(web), 60, f"{web} answering")
+            eventually(lambda web=web: self._ready(f"{self.url(web)}/healthz"), 60,
+                       f"{web} answering")
+        # traffic only once the worker has its partitions and tables and the collector
+        # reaches Kafka (a worker still creating its changelogs can refuse early records)
+        eventually(lambda: self._ready(f"http://127.0.0.1:{self.ports['worker_web']}/readyz"),
+                   120, "worker ready")
+        eventually(lambda: self._ready(f"http://127.0.0.1:{self.ports['collector']}/readyz"),
+                   60, "connectors ready")
         self.start("simulator", "-m", "connectors.simulator", "--rate", str(rate),
                    "--duration", str(duration_s), "--seed", str(seed), "--ami-wait", "60")
 
-    def _web_ready(self, web: str) -> bool:
+    def _ready(self, url: str) -> bool:
         self.check_alive()
         try:
-            with urllib.request.urlopen(f"{self.url(web)}/healthz", timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2) as resp:
                 return resp.status == 200
         except OSError:
             return False
