@@ -49,7 +49,10 @@
       const left = c.due_at_ms - now;
       const cls = left < 0 ? "bad" : left < 2 * DAY ? "warn" : "ok";
       const word = left < 0 ? "overdue 已逾期" : left < 2 * DAY ? "due soon 即将到期" : `${Math.floor(left / DAY)} d left 剩余天数`;
-      return el("tr", { "data-complaint": c.complaint_id }, el("td", {}, c.category || "—"), el("td", {}, c.status),
+      const owner = [c.owner, c.team].filter(Boolean).join(" / ");
+      return el("tr", { "data-complaint": c.complaint_id },
+        el("td", {}, c.category || "—", c.promise ? el("div", { class: "note" }, `promised 承诺: ${c.promise}`) : null),
+        el("td", {}, c.status, owner ? el("div", { class: "note" }, owner) : null),
         el("td", {}, time(c.opened_at_ms, true)), el("td", { class: cls }, `${time(c.due_at_ms, true)} · ${word}`));
     });
     $("complaints").replaceChildren(el("table", {}, el("thead", {}, el("tr", {},
