@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     local_controller_port: int = 19093
     topic_prefix: str = "ccb."
     topic_replication: int = 1
+    # Partitions of the co-partitioned topics (interactions, commands, context, ...; see
+    # backbone/topics.py): the most workers that can share the load. Fixed per cluster:
+    # changing it re-keys every table, so a new count needs new topics and a replay.
+    topic_partitions: int = 6
 
     # Schema registry (Confluent API). ``mock://name`` runs an in-process mock for unit tests.
     schema_registry_url: str = "http://127.0.0.1:18081/apis/ccompat/v7"

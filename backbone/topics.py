@@ -35,8 +35,16 @@ class Topic:
 
 
 # Source topic and the processor topics are co-partitioned (same count), which Faust
-# tables need: a table's changelog partition must match its source partition.
+# tables need: a table's changelog partition must match its source partition. Topics
+# declared with PARTITIONS take the deployment's count (``Settings.topic_partitions``,
+# CCB_TOPIC_PARTITIONS: 6 locally, 48 on Kubernetes); the others keep their own.
 PARTITIONS = 6
+
+
+def partition_count(topic: Topic, copartitioned: int) -> int:
+    """Partitions of ``topic`` in a deployment whose co-partitioned topics have
+    ``copartitioned`` partitions."""
+    return copartitioned if topic.partitions == PARTITIONS else topic.partitions
 
 INTERACTIONS = Topic(
     "interactions", PARTITIONS, "interaction id (or the channel's primary identifier)",

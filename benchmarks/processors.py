@@ -5,6 +5,8 @@ dict update) in events/s, the full pipeline (router → resolver → customer �
 worker and with two, their ratio, and the customer state bytes per customer.
 
     .venv/bin/python -m benchmarks.processors --customers 2000 --events-per-customer 10
+
+Also the worker CPU (user + sys) per input event, and 1 vs 2 workers on 12 partitions.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,10 @@ from aiokafka import AIOKafkaConsumer
 
 from backbone.serde import registry_client
 from backbone.settings import Settings
+from deploy.stack import pipeline as h
 from deploy.stack.topics import delete_prefixed, ensure_topics
 from stream_processors.codec import EventDecoder
 from stream_processors.synthetic import workload
-from tests.integration.stream_processors import harness as h
 
 
 async def raw_consume(settings: Settings, expected: int) -> float:
@@ -55,21 +58,36 @@ async def raw_consume(settings: Settings, expected: int) -> float:
         await consumer.stop()
 
 
-def pipeline(settings: Settings, events: int, workers: int, work: Path) -> float:
-    """Input events/s from first progress until every stage has committed everything."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    workers: int
+    partitions: int
+    events_per_s: float
+    cpu_us_per_event: float  # user + sys of every worker process / input events
+
+
+def pipeline(settings: Settings, evs: list[dict[str, Any]], workers: int, work: Path) -> Run:
+    """The workers start on empty topics and settle (one warm-up event through every
+    stage); then the workload is produced while they run. Events/s from the first
+    produce until every stage committed everything; CPU of the worker processes over
+    the same span. (Measuring from a pre-filled backlog instead let the router finish
+    before the clock started: lag stayed above the input count while it fanned out.)"""
     procs = [h.WorkerProcess(settings, work / f"data{i}", work / f"w{i}.log")
              for i in range(workers)]
     for p in procs:
         p.start()
     try:
-        total = events
-        while h.group_lag(settings, h.STAGES) >= total:  # waiting for assignment+recovery
-            time.sleep(0.2)
+        h.produce(settings, evs[:1])
+        h.wait_idle(settings, timeout_s=300)
+        cpu0 = sum(p.cpu_seconds() for p in procs)
         start = time.perf_counter()
+        h.produce(settings, evs[1:])
         h.wait_idle(settings, timeout_s=3600)
         # wait_idle needs three calm polls one second apart after the end
         elapsed = time.perf_counter() - start - 2.0
-        return events / elapsed
+        cpu = sum(p.cpu_seconds() for p in procs) - cpu0
+        n = len(evs) - 1
+        return Run(workers, settings.topic_partitions, n / elapsed, cpu / n * 1e6)
     finally:
         for p in procs:
             p.stop()
@@ -87,6 +105,13 @@ def state_bytes(settings: Settings) -> tuple[float, float]:
 
 
 
+def _settings(partitions: int) -> Settings:
+    settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
+                        kpi_publish_interval_s=1.0, topic_partitions=partitions)
+    ensure_topics(settings)
+    return settings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=2000)
@@ -94,30 +119,31 @@ def main() -> int:
     args = parser.parse_args()
     evs = workload(args.customers, args.events_per_customer, seed=3)
     work = Path(tempfile.mkdtemp(prefix="ccb-bench-"))
-    results: dict[str | int, Any] = {}
+    runs: list[Run] = []
     prefixes: list[str] = []
     try:
-        for workers in (1, 2):
-            settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
-                                kpi_publish_interval_s=1.0)
+        raw_settings = _settings(6)
+        prefixes.append(raw_settings.topic_prefix)
+        h.produce(raw_settings, evs)
+        raw = asyncio.run(raw_consume(raw_settings, len(evs)))
+        for i, (workers, partitions) in enumerate(((1, 6), (1, 12), (2, 12))):
+            settings = _settings(partitions)
             prefixes.append(settings.topic_prefix)
-            ensure_topics(settings)
-            h.produce(settings, evs)
-            if workers == 1:
-                results["raw"] = asyncio.run(raw_consume(settings, len(evs)))
-            results[workers] = pipeline(settings, len(evs), workers, work / f"run{workers}")
-            if workers == 1:
-                results["bytes"] = state_bytes(settings)
+            runs.append(pipeline(settings, evs, workers, work / f"run{i}"))
+            if i == 0:
+                mean_b, p95_b = state_bytes(settings)
     finally:
         delete_prefixed(Settings(), prefixes)
-    mean_b, p95_b = results["bytes"]
     print(f"events: {len(evs)} input events, {args.customers} customers "
-          f"(each input event becomes ~2-3 stage records)")
-    print(f"raw aiokafka (decode + dict update): {results['raw']:10.0f} events/s")
-    print(f"full pipeline, 1 worker:             {results[1]:10.0f} events/s "
-          f"(ratio {results[1] / results['raw']:.3f} of raw)")
-    print(f"full pipeline, 2 workers:            {results[2]:10.0f} events/s "
-          f"(x{results[2] / results[1]:.2f} vs 1 worker)")
+          f"(each input event becomes ~2-3 stage commands)")
+    print(f"raw aiokafka (decode + dict update): {raw:10.0f} events/s")
+    for r in runs:
+        print(f"full pipeline, {r.workers} worker(s), {r.partitions:2d} partitions: "
+              f"{r.events_per_s:8.0f} events/s (ratio {r.events_per_s / raw:.3f} of raw), "
+              f"worker CPU {r.cpu_us_per_event:5.0f} us per input event")
+    print(f"scale-out: 2 workers use x{runs[2].cpu_us_per_event / runs[1].cpu_us_per_event:.2f} "
+          f"the CPU per event of 1 worker on the same 12 partitions "
+          f"(x{runs[2].cpu_us_per_event / runs[0].cpu_us_per_event:.2f} of 1 worker on 6)")
     print(f"customer state: mean {mean_b:.0f} B, p95 {p95_b} B per customer "
           f"(timeline cap {Settings().timeline_max_entries})")
     return 0

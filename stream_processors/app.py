@@ -20,7 +20,6 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from backbone.errors import ConfigurationError
 from backbone.settings import Settings
-from backbone.topics import PARTITIONS
 from stream_processors import alerts as alert_rules
 from stream_processors import customer as customer_rules
 from stream_processors import erasures, identity, kpis, lag, probes, web
@@ -33,6 +32,7 @@ from stream_processors.stages.kpis import KpiStage
 from stream_processors.stages.profile import ProfileStage
 from stream_processors.stages.resolver import ResolverStage
 from stream_processors.stages.router import RouterStage
+from stream_processors.tables import CoalescedTable
 from stream_processors.topology import Topology, declare, partition_of
 
 __all__ = ["broker_credentials", "create_app", "partition_of"]
@@ -94,7 +94,7 @@ def _faust_app(s: Settings, web_port: int | None) -> ProcessorsApp:
         broker_session_timeout=s.worker_broker_session_timeout_s,
         consumer_group_instance_id=s.worker_instance_id,
         table_standby_replicas=s.worker_standby_replicas,
-        topic_partitions=PARTITIONS,
+        topic_partitions=s.topic_partitions,
         consumer_auto_offset_reset="earliest",
         web_enabled=web_port is not None,
         web_port=web_port or s.worker_web_port,
@@ -115,12 +115,17 @@ class Stages:
     def __init__(self, app: ProcessorsApp, s: Settings, topo: Topology,
                  erased: erasures.ErasureLog) -> None:
         self.codecs = Codecs(s)
-        self.outputs = Outputs(app.producer, topo.names, self.codecs)
-        self.router = RouterStage(topo.memory, self.codecs, erased, self.outputs)
+        self.outputs = Outputs(app.producer, topo.names, self.codecs,
+                               partitions=topo.partitions)
+        self.router = RouterStage(topo.memory, self.codecs, erased, self.outputs,
+                                  partitions=topo.partitions)
         self.resolver = ResolverStage(topo.identities, erased, self.outputs)
-        self.customer = CustomerStage(topo.customers, erased, self.outputs,
+        # The customer table's changelog is written once per changed customer per flush.
+        self.customer_table = CoalescedTable(topo.customers, self.outputs.changelog)
+        self.customer = CustomerStage(self.customer_table, erased, self.outputs,
                                       bounds=bounds(s), cfg=kpi_config(s),
-                                      journey_window_ms=int(s.journey_window_h * 3_600_000))
+                                      journey_window_ms=int(s.journey_window_h * 3_600_000),
+                                      partitions=topo.partitions)
         self.kpis = KpiStage(self.outputs, kpi_config(s), alert_rules.config(s))
         self.profile = ProfileStage(self.codecs, erased, self.outputs)
 
@@ -197,8 +202,8 @@ def _timers(app: ProcessorsApp, s: Settings, topo: Topology, st: Stages,
     guard = app.commit_guard
     # Commands first: the customer flush below may add none, but what the agents buffered
     # since the last tick must reach Kafka before their inputs' offsets are committed.
-    guard.publish[:] = [st.outputs.flush_commands, st.customer.flush_context, st.kpis.flush,
-                        st.outputs.flush_commands]
+    guard.publish[:] = [st.outputs.flush_commands, st.customer_table.flush,
+                        st.customer.flush_context, st.kpis.flush, st.outputs.flush_commands]
     guard.deliveries = st.outputs.deliveries
 
     @app.timer(s.worker_command_flush_s)
@@ -208,7 +213,14 @@ def _timers(app: ProcessorsApp, s: Settings, topo: Topology, st: Stages,
     @app.timer(CONTEXT_FLUSH_S)
     async def _flush_context() -> None:
         async with guard.lock:
+            await st.customer_table.flush()
             await st.customer.flush_context()
+
+    commands_topic = topo.customer_commands.get_topic_name()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust stubs want a sync receiver
+    async def _revoked(sender: Any, revoked: set[Any], **_kwargs: Any) -> None:
+        st.customer_table.forget({tp.partition for tp in revoked if tp.topic == commands_topic})
 
     # KPI values and alerts: at most one computation per scope per partials interval.
     @app.timer(s.kpi_publish_interval_s)

@@ -22,6 +22,7 @@ from faust.exceptions import ProducerSendError
 
 from backbone.errors import BackboneError, PublishError
 from backbone.metrics import DEAD_LETTERS
+from backbone.topics import PARTITIONS
 from stream_processors import gauges, routing
 from stream_processors.codec import Codecs, dumps, loads
 from stream_processors.deliveries import Deliveries
@@ -88,8 +89,10 @@ class Outputs:
     """faust's producer without its Topic.send machinery (futures, schema lookup,
     attachments), which cost more than the rest of a command's processing."""
 
-    def __init__(self, producer: Any, names: dict[str, str], codecs: Codecs) -> None:
+    def __init__(self, producer: Any, names: dict[str, str], codecs: Codecs, *,
+                 partitions: int = PARTITIONS) -> None:
         self._producer = producer
+        self.partitions = partitions
         self._names = names
         self._codecs = codecs
         self.deliveries = Deliveries()
@@ -110,8 +113,26 @@ class Outputs:
             raise PublishError(f"cannot produce to {topic}: {exc}") from exc
         self.deliveries.track(fut)  # checked before every commit (at-least-once)
 
+    async def changelog(self, table: Any, key: bytes, value: bytes | None,
+                        partition: int) -> None:
+        """A changelog record of ``table`` written by the stage itself (tables.py); once
+        acknowledged, its offset is the table store's persisted offset, as for faust's own
+        changelog writes (RocksDB recovery resumes after it)."""
+        topic = table.changelog_topic.get_topic_name()
+        try:
+            fut = await self._producer.send(topic, key, value, partition, None, None)
+        except ProducerSendError as exc:
+            raise PublishError(f"cannot produce to {topic}: {exc}") from exc
+        self.deliveries.track(fut)
+
+        def persisted(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                meta = done.result()
+                table.data.set_persisted_offset(meta.topic_partition, meta.offset)
+        fut.add_done_callback(persisted)
+
     async def command(self, out: routing.Out) -> None:
-        dest = (command_topic(out), partition_of(out.key.encode()))
+        dest = (command_topic(out), partition_of(out.key.encode(), self.partitions))
         self._pending.setdefault(dest, []).append([out.key, out.value])
         self._pending_n += 1
         if self._pending_n >= ENVELOPE_MAX:

@@ -51,6 +51,7 @@ class Topology:
     customers: TableT  # customer id -> customer state (customer stage)
     memory: TableT  # interaction id -> routing memory (router)
     names: dict[str, str]  # logical output name -> topic name
+    partitions: int  # of every co-partitioned topic and table
 
     @property
     def sources(self) -> frozenset[str]:
@@ -61,9 +62,11 @@ class Topology:
 
 
 def declare(app: faust.App, s: Settings) -> Topology:
+    n = s.topic_partitions
+
     def topic(name: str) -> faust.TopicT:
         return app.topic(s.topic(name), key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw", partitions=PARTITIONS)
+                         key_serializer="raw", value_serializer="raw", partitions=n)
 
     # key_type=bytes is what makes faust use the raw codec for keys in the changelog *and*
     # on recovery (a Schema alone is ignored by recovery, which then fails on every key).
@@ -72,7 +75,7 @@ def declare(app: faust.App, s: Settings) -> Topology:
     changelog = {"min.insync.replicas": str(s.min_insync_replicas())}
 
     def table(name: str) -> TableT:
-        return app.Table(name, default=None, partitions=PARTITIONS, key_type=bytes,
+        return app.Table(name, default=None, partitions=n, key_type=bytes,
                          extra_topic_configs=changelog)
 
     return Topology(
@@ -84,4 +87,4 @@ def declare(app: faust.App, s: Settings) -> Topology:
         # The router's interaction memory (routing.remember), keyed by interaction id like
         # its source topic; entries expire MEMORY_TTL_MS of event time after their change.
         memory=table("interactions"),
-        names={name: s.topic(name) for name in OUTPUTS})
+        names={name: s.topic(name) for name in OUTPUTS}, partitions=n)

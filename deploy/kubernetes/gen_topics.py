@@ -19,11 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from backbone.settings import Settings  # noqa: E402
-from backbone.topics import CATALOGUE, Topic  # noqa: E402
+from backbone.topics import CATALOGUE, Topic, partition_count  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "strimzi" / "topics.yaml"
 CLUSTER = "ccb-kafka"
 REPLICAS = 3
+PARTITIONS = 48  # co-partitioned topics; CCB_TOPIC_PARTITIONS in platform/config.yaml
 MIN_INSYNC = "2"
 
 
@@ -48,7 +49,7 @@ def resource(topic: Topic, prefix: str) -> str:
         f"    ccb.bank/description: {_scalar(topic.description)}",
         "spec:",
         f"  topicName: {full}",
-        f"  partitions: {topic.partitions}",
+        f"  partitions: {partition_count(topic, PARTITIONS)}",
         f"  replicas: {REPLICAS}",
         "  config:",
         *(f"    {key}: {_scalar(value)}" for key, value in sorted(config.items())),

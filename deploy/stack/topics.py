@@ -7,7 +7,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from backbone.errors import StackError
 from backbone.settings import Settings
-from backbone.topics import CATALOGUE, Topic
+from backbone.topics import CATALOGUE, Topic, partition_count
 
 
 def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOGUE) -> list[str]:
@@ -20,7 +20,8 @@ def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = CATALOGUE) -> 
     existing = set(admin.list_topics(timeout=10).topics)
     insync = {"min.insync.replicas": str(settings.min_insync_replicas())}
     wanted = [
-        NewTopic(settings.topic(t.name), num_partitions=t.partitions,
+        NewTopic(settings.topic(t.name),
+                 num_partitions=partition_count(t, settings.topic_partitions),
                  replication_factor=settings.topic_replication, config=t.config() | insync)
         for t in topics if settings.topic(t.name) not in existing
     ]

@@ -10,24 +10,27 @@ after each recovery.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, MutableMapping
+from collections.abc import Callable, Collection
 from typing import Any
 
+from backbone.topics import PARTITIONS
 from stream_processors import customer as rules
 from stream_processors import erasures, gauges, kpis, snapshot
 from stream_processors import identity as ident
 from stream_processors.codec import dumps
 from stream_processors.outputs import Sink, send
+from stream_processors.tables import StateStore
 from stream_processors.topology import CUSTOMER_CONTEXT, ERASURES, KPI_PARTIALS, partition_of
 
 _NO_CONTEXT = (ident.UNATTRIBUTED_PREFIX, ident.AMBIGUOUS_PREFIX)
 
 
 class CustomerStage:
-    def __init__(self, customers: MutableMapping[bytes, Any], erased: erasures.ErasureLog,
+    def __init__(self, customers: StateStore, erased: erasures.ErasureLog,
                  sink: Sink, *, bounds: rules.Bounds, cfg: kpis.KpiConfig,
-                 journey_window_ms: int,
+                 journey_window_ms: int, partitions: int = PARTITIONS,
                  clock: Callable[[], float] = time.time) -> None:
+        self.partitions = partitions
         self.customers = customers
         self.erased = erased
         self.sink = sink
@@ -55,9 +58,9 @@ class CustomerStage:
             cid, old if floor is None else rules.erased_marker(floor), cmd, self.bounds)
         if applied.changed:
             if applied.state is not None:
-                self.customers[key] = applied.state
-            elif key in self.customers:
-                del self.customers[key]
+                self.customers.set(partition, key, applied.state)
+            else:
+                self.customers.delete(partition, key)
             self.dirty_facts[key] = partition
         # Re-publish on duplicates too: a replay after a crash may be the only chance to
         # publish a snapshot whose state reached the changelog before the crash.
@@ -113,7 +116,7 @@ class CustomerStage:
         self.facts.clear()
         self.dirty_facts.clear()
         for key, state in self.customers.items():
-            self._counted(partition_of(key), key, state)
+            self._counted(partition_of(key, self.partitions), key, state)
         self.rebuild_needed = False
 
     async def publish_partials(self, assigned: Collection[int]) -> None:

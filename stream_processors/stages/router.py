@@ -10,6 +10,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from backbone.errors import BackboneError
+from backbone.topics import PARTITIONS
 from stream_processors import erasures, gauges, routing
 from stream_processors.codec import Codecs
 from stream_processors.outputs import Sink, Source
@@ -18,8 +19,9 @@ from stream_processors.topology import partition_of
 
 class RouterStage:
     def __init__(self, memory: MutableMapping[bytes, Any], codecs: Codecs,
-                 erased: erasures.ErasureLog, sink: Sink) -> None:
+                 erased: erasures.ErasureLog, sink: Sink, *, partitions: int = PARTITIONS) -> None:
         self.memory = memory
+        self.partitions = partitions
         self.codecs = codecs
         self.erased = erased
         self.sink = sink
@@ -30,7 +32,7 @@ class RouterStage:
         """The memory table was restored: rebuild the expiry order from it."""
         self._fifo.clear()
         for key, value in sorted(self.memory.items(), key=lambda kv: int(kv[1].get("t", 0))):
-            self._fifo.setdefault(partition_of(key), deque()).append((int(value["t"]), key))
+            self._fifo.setdefault(partition_of(key, self.partitions), deque()).append((int(value["t"]), key))
 
     def remember(self, partition: int, record: dict[str, Any],
                  memory: dict[str, Any] | None) -> None:

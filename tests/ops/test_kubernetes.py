@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from backbone.production import CHECKS, DEV_SECRET_VALUES, OPTIONAL, env_name, secrets_of
-from backbone.topics import CATALOGUE
+from backbone.topics import CATALOGUE, partition_count
 from tests.ops.conftest import DEPLOY, ROOT, find_tool, run
 
 yaml = pytest.importorskip("yaml", reason="pyyaml missing: run deploy/ops/install-tools.sh")
@@ -76,9 +76,13 @@ def test_topics_file_is_generated_from_the_catalogue() -> None:
 def test_kafka_topics_match_the_catalogue(objects: list[dict[str, Any]]) -> None:
     topics = {o["spec"]["topicName"]: o["spec"] for o in of_kind(objects, "KafkaTopic")}
     assert len(topics) == len(CATALOGUE)
+    # the workers are told the same count the co-partitioned topics have
+    config = next(o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"] == "ccb-config")
+    copartitioned = int(config["data"]["CCB_TOPIC_PARTITIONS"])
+    assert copartitioned == 48
     for topic in CATALOGUE:
         spec = topics[f"ccb.{topic.name}"]
-        assert spec["partitions"] == topic.partitions
+        assert spec["partitions"] == partition_count(topic, copartitioned)
         assert spec["config"]["cleanup.policy"] == topic.config()["cleanup.policy"]
         assert spec["config"]["retention.ms"] == topic.config()["retention.ms"]
         assert spec["replicas"] == 3 and spec["config"]["min.insync.replicas"] == "2"

@@ -43,6 +43,16 @@ class MemorySink:
         self.dead_letters.append((stage, reason))
 
 
+class DictStore(dict):  # type: ignore[type-arg]
+    """The customer stage's store without a changelog (tables.StateStore)."""
+
+    def set(self, partition: int, key: bytes, value: Any) -> None:
+        self[key] = value
+
+    def delete(self, partition: int, key: bytes) -> None:
+        self.pop(key, None)
+
+
 def _str_keys(table: dict[bytes, Any]) -> dict[str, Any]:
     return {k.decode(): v for k, v in table.items()}
 
@@ -58,7 +68,7 @@ class Engine:
         self.erased.ready.set()
         self.sink = MemorySink()
         self._identities: dict[bytes, Any] = {}
-        self._customers: dict[bytes, Any] = {}
+        self._customers = DictStore()
         self.memory: dict[bytes, Any] = {}
         self.router = RouterStage(self.memory, None, self.erased, self.sink)  # type: ignore[arg-type]  # no Avro here
         self.resolver = ResolverStage(self._identities, self.erased, self.sink)
