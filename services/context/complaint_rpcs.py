@@ -67,9 +67,10 @@ class ComplaintDesk:
         self._instance = instance
 
     async def publish(self, principal: Principal, c: Complaint, step: str,
-                      details: dict[str, str]) -> str:
+                      details: dict[str, str], request_id: str = "") -> str:
         at = now_ms()
-        source_id = f"{c.complaint_id}:{step}:{uuid.uuid4().hex}"
+        once = f"{principal.name}:{request_id}" if request_id else uuid.uuid4().hex
+        source_id = f"{c.complaint_id}:{step}:{once}"
         channel = c.record.get("channel") or "UNKNOWN"
         event = InteractionEvent(
             event_id=event_id(SOURCE, source_id), event_type=f"complaint.{step}",
@@ -93,7 +94,8 @@ def _details(request: pb.UpdateComplaintRequest, action: str,
     if request.satisfaction < 0 or request.satisfaction > (request.satisfaction_max or 5) \
             or request.satisfaction_max > 10:
         problems["satisfaction"] = "must be 0..satisfaction_max (at most 10)"
-    for name, limit in (("owner", 64), ("team", 64), ("reason", 200), ("promise", 200)):
+    for name, limit in (("owner", 64), ("team", 64), ("reason", 200), ("promise", 200),
+                        ("request_id", 64)):
         if len(getattr(request, name)) > limit:
             problems[name] = f"at most {limit} characters"
     if problems:
@@ -177,7 +179,8 @@ class ComplaintRpcs:
                 raise RpcFailure(grpc.StatusCode.FAILED_PRECONDITION,
                                  f"complaint is {found.record.get('status')}",
                                  reason="COMPLAINT_STATE")
-            event = await desk.publish(principal, found, STEPS[action], details)
+            event = await desk.publish(principal, found, STEPS[action], details,
+                                       request.request_id)
             answer = pb.UpdateComplaintResponse(complaint=record_pb(found, now_ms()),
                                                 event_id=event)
         return answer

@@ -627,7 +627,7 @@ class ListComplaintsResponse(_message.Message):
     def __init__(self, complaints: _Optional[_Iterable[_Union[ComplaintRecord, _Mapping]]] = ..., total: _Optional[int] = ..., view_lag_messages: _Optional[int] = ...) -> None: ...
 
 class UpdateComplaintRequest(_message.Message):
-    __slots__ = ("complaint_id", "action", "owner", "team", "reason", "promise", "satisfaction", "satisfaction_max", "purpose")
+    __slots__ = ("complaint_id", "action", "owner", "team", "reason", "promise", "satisfaction", "satisfaction_max", "purpose", "request_id")
     COMPLAINT_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
@@ -637,6 +637,7 @@ class UpdateComplaintRequest(_message.Message):
     SATISFACTION_FIELD_NUMBER: _ClassVar[int]
     SATISFACTION_MAX_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     complaint_id: str
     action: str
     owner: str
@@ -646,7 +647,8 @@ class UpdateComplaintRequest(_message.Message):
     satisfaction: int
     satisfaction_max: int
     purpose: str
-    def __init__(self, complaint_id: _Optional[str] = ..., action: _Optional[str] = ..., owner: _Optional[str] = ..., team: _Optional[str] = ..., reason: _Optional[str] = ..., promise: _Optional[str] = ..., satisfaction: _Optional[int] = ..., satisfaction_max: _Optional[int] = ..., purpose: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, complaint_id: _Optional[str] = ..., action: _Optional[str] = ..., owner: _Optional[str] = ..., team: _Optional[str] = ..., reason: _Optional[str] = ..., promise: _Optional[str] = ..., satisfaction: _Optional[int] = ..., satisfaction_max: _Optional[int] = ..., purpose: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateComplaintResponse(_message.Message):
     __slots__ = ("complaint", "event_id")

@@ -94,7 +94,9 @@ def test_opened_on_a_call_then_worked_over_grpc_until_the_sla_counts_it(running)
     assert opened.tier_days == 15 and opened.promise == "call back within 2 days"
     step(api, "assign", owner="agent-7", team="cards")
     until(lambda: listed(api, owner="agent-7"), 20, "assigned to agent-7")
-    step(api, "escalate", team="complaints-office", reason="regulator mentioned")
+    for _retry in range(2):  # a retried call with its request id: applied once
+        step(api, "escalate", team="complaints-office", reason="regulator mentioned",
+             request_id="esc-1")
     step(api, "extend", reason="waiting for the card scheme")
     [extended] = until(lambda: [c for c in listed(api) if c.tier_days == 30], 20, "extended")
     assert extended.escalations == 1 and extended.team == "complaints-office"
