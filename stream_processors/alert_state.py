@@ -75,8 +75,10 @@ class AlertTracker:
         gauge.set(1 if state == "firing" else 0)
         TRANSITIONS.labels(name, state).inc()
         message = reading.message if reading is not None else "no longer applies"
-        if state == "resolved" and reading is not None and reading.value is None:
-            message = "no data: nothing to judge (a quiet queue)"
+        if state == "resolved" and reading is not None:
+            message = "no data: nothing to judge (a quiet queue)" if reading.value is None \
+                else f"back within its threshold: {reading.value:g} (threshold " \
+                     f"{reading.threshold:g})"
         return alert_record.build(
             name, channel, scope, state, at=now, since=since, severity=sev,
             value=None if reading is None else reading.value,
