@@ -62,6 +62,7 @@ async def raw_consume(settings: Settings, expected: int) -> float:
 class Run:
     workers: int
     partitions: int
+    standby: int  # table standby replicas (a second worker keeps a warm copy)
     events_per_s: float
     cpu_us_per_event: float  # user + sys of every worker process / input events
 
@@ -87,7 +88,8 @@ def pipeline(settings: Settings, evs: list[dict[str, Any]], workers: int, work: 
         elapsed = time.perf_counter() - start - 2.0
         cpu = sum(p.cpu_seconds() for p in procs) - cpu0
         n = len(evs) - 1
-        return Run(workers, settings.topic_partitions, n / elapsed, cpu / n * 1e6)
+        return Run(workers, settings.topic_partitions, settings.worker_standby_replicas,
+                   n / elapsed, cpu / n * 1e6)
     finally:
         for p in procs:
             p.stop()
@@ -105,9 +107,10 @@ def state_bytes(settings: Settings) -> tuple[float, float]:
 
 
 
-def _settings(partitions: int) -> Settings:
+def _settings(partitions: int, standby: int = 1) -> Settings:
     settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
-                        kpi_publish_interval_s=1.0, topic_partitions=partitions)
+                        kpi_publish_interval_s=1.0, topic_partitions=partitions,
+                        worker_stall_s=15.0, worker_standby_replicas=standby)
     ensure_topics(settings)
     return settings
 
@@ -126,8 +129,9 @@ def main() -> int:
         prefixes.append(raw_settings.topic_prefix)
         h.produce(raw_settings, evs)
         raw = asyncio.run(raw_consume(raw_settings, len(evs)))
-        for i, (workers, partitions) in enumerate(((1, 6), (1, 12), (2, 12))):
-            settings = _settings(partitions)
+        for i, (workers, partitions, standby) in enumerate(
+                ((1, 6, 1), (1, 12, 1), (2, 12, 0), (2, 12, 1))):
+            settings = _settings(partitions, standby)
             prefixes.append(settings.topic_prefix)
             runs.append(pipeline(settings, evs, workers, work / f"run{i}"))
             if i == 0:
@@ -138,12 +142,15 @@ def main() -> int:
           f"(each input event becomes ~2-3 stage commands)")
     print(f"raw aiokafka (decode + dict update): {raw:10.0f} events/s")
     for r in runs:
-        print(f"full pipeline, {r.workers} worker(s), {r.partitions:2d} partitions: "
+        print(f"full pipeline, {r.workers} worker(s), {r.partitions:2d} partitions, "
+              f"{r.standby} standby: "
               f"{r.events_per_s:8.0f} events/s (ratio {r.events_per_s / raw:.3f} of raw), "
               f"worker CPU {r.cpu_us_per_event:5.0f} us per input event")
     print(f"scale-out: 2 workers use x{runs[2].cpu_us_per_event / runs[1].cpu_us_per_event:.2f} "
           f"the CPU per event of 1 worker on the same 12 partitions "
-          f"(x{runs[2].cpu_us_per_event / runs[0].cpu_us_per_event:.2f} of 1 worker on 6)")
+          f"(x{runs[2].cpu_us_per_event / runs[0].cpu_us_per_event:.2f} of 1 worker on 6); "
+          f"with a standby copy of every table on the other worker "
+          f"x{runs[3].cpu_us_per_event / runs[1].cpu_us_per_event:.2f}")
     print(f"customer state: mean {mean_b:.0f} B, p95 {p95_b} B per customer "
           f"(timeline cap {Settings().timeline_max_entries})")
     return 0

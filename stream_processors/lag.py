@@ -89,8 +89,25 @@ async def observe(app: Any, group: str, topics: frozenset[str],
         CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(max(0, highwater - position))
         seen.add((tp.topic, str(tp.partition)))
         observed[(tp.topic, tp.partition)] = (position, highwater - position)
-    if watch is not None:
-        STALLED.labels(group).set(len(watch.see(observed)))
     for labels in list(CONSUMER_LAG._metrics):  # noqa: SLF001 - forget revoked partitions
         if labels[0] == group and (labels[1], labels[2]) not in seen:
             CONSUMER_LAG.remove(*labels)
+    if watch is not None:
+        stalled = watch.see(observed)
+        STALLED.labels(group).set(len(stalled))
+        if stalled:
+            resume_stalled(consumer, stalled)
+
+
+def resume_stalled(consumer: Any, stalled: list[tuple[str, int]]) -> None:
+    """Put stalled partitions back among those faust fetches. faust drops a partition from
+    its active set while that partition's stream buffer is full and re-adds it when the
+    buffer drains; a rebalance in between can leave it out for good (seen with 2 workers
+    on 12 partitions: three partitions stopped at offset 15 while the rest finished).
+    Resuming a partition that is fetched anyway changes nothing."""
+    wanted = set(stalled)
+    tps = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) in wanted]
+    log.warning("resuming fetches of stalled partitions %s", sorted(wanted))
+    consumer.resume_partitions(tps)
+    for tp in tps:
+        consumer.on_buffer_drop(tp)

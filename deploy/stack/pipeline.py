@@ -102,6 +102,8 @@ def worker_env(settings: Settings, data_dir: Path) -> dict[str, str]:
         "CCB_WORKER_STORE": settings.worker_store,
         "CCB_KPI_PUBLISH_INTERVAL_S": str(settings.kpi_publish_interval_s),
         "CCB_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "CCB_WORKER_STALL_S": str(settings.worker_stall_s),
+        "CCB_WORKER_STANDBY_REPLICAS": str(settings.worker_standby_replicas),
         "PYTHONPATH": str(ROOT),
     })
     return env
