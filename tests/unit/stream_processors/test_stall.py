@@ -48,3 +48,17 @@ def test_no_lag_a_registry_wait_or_a_rebalance_is_not_a_stall():
     assert watch.see({TP: (100, 5)}) == []
     clock.t = 1161.0
     assert watch.see({TP: (100, 5)}) == [TP]
+
+
+def test_a_stalled_partition_is_put_back_among_those_fetched():
+    from types import SimpleNamespace
+
+    from stream_processors.lag import resume_stalled
+
+    tps = [SimpleNamespace(topic="ccb.interactions", partition=p) for p in range(4)]
+    calls: dict[str, list[object]] = {"resume": [], "drop": []}
+    consumer = SimpleNamespace(assignment=lambda: tps,
+                               resume_partitions=lambda ts: calls["resume"].extend(ts),
+                               on_buffer_drop=lambda tp: calls["drop"].append(tp))
+    resume_stalled(consumer, [("ccb.interactions", 2), ("ccb.interactions", 3)])
+    assert calls["resume"] == tps[2:] and calls["drop"] == tps[2:]
