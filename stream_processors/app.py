@@ -136,14 +136,18 @@ def _agents(app: ProcessorsApp, topo: Topology, st: Stages) -> None:
         keeps failing (see :func:`deliveries.never_ack_on_retry`)."""
         await never_ack_on_retry(app, event, step)
 
-    async def route(event: faust.EventT, stage: str) -> None:
+    async def plan_and_send(event: faust.EventT,
+                            planner: Callable[[], Awaitable[list[Any]]]) -> None:
         planned: list[Any] = []
 
-        async def plan() -> None:  # retried alone: it writes the interaction memory
-            planned[:] = await st.router.plan(_source(event), event.key, stage)
+        async def plan() -> None:  # retried alone: it writes memory, may dead-letter
+            planned[:] = await planner()
         await retrying(event, plan)
         for out in planned:
             await retrying(event, partial(send, st.outputs, out))
+
+    async def route(event: faust.EventT, stage: str) -> None:
+        await plan_and_send(event, partial(st.router.plan, _source(event), event.key, stage))
 
     @app.agent(topo.interactions, concurrency=1)
     async def router(stream: faust.StreamT) -> None:
@@ -155,19 +159,10 @@ def _agents(app: ProcessorsApp, topo: Topology, st: Stages) -> None:
         async for event in stream.events():
             await route(event, "handoffs")
 
-    async def profile_change(event: faust.EventT) -> None:
-        planned: list[Any] = []
-
-        async def plan() -> None:  # retried alone, like the router's (a dead letter may fail)
-            planned[:] = await st.profile.plan(_source(event), event.key)
-        await retrying(event, plan)
-        for out in planned:
-            await retrying(event, partial(send, st.outputs, out))
-
     @app.agent(topo.profile_changes, concurrency=1)
     async def profile(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await profile_change(event)
+            await plan_and_send(event, partial(st.profile.plan, _source(event), event.key))
 
     async def unpacked(event: faust.EventT, stage: str) -> list[tuple[bytes, dict[str, Any]]]:
         try:

@@ -141,17 +141,20 @@ class Codecs:
         keeps turning). Poison — bytes that are not the wire format, an id the registry
         does not know, a body that does not decode — raises :class:`SerializationError`.
         """
-        events = self.events
-        schema_id = events.schema_id(topic, data)
-        if not events.known(schema_id):
+        return await self._decode(self.events, topic, data, min_backoff_s, max_backoff_s)
+
+    async def _decode(self, decoder: EventDecoder, topic: str, data: bytes | None,
+                      min_backoff_s: float, max_backoff_s: float) -> dict[str, Any]:
+        schema_id = decoder.schema_id(topic, data)
+        if not decoder.known(schema_id):
             self.waiting += 1
             try:
                 await _until_registry_answers(
-                    f"decoding {topic}", lambda: events._writer(schema_id, topic),  # noqa: SLF001
+                    f"decoding {topic}", lambda: decoder._writer(schema_id, topic),  # noqa: SLF001
                     min_backoff_s, max_backoff_s)
             finally:
                 self.waiting -= 1
-        return events.decode(topic, data)
+        return decoder.decode(topic, data)
 
     async def decode_record(self, name: str, topic: str, data: bytes | None) -> dict[str, Any]:
         """:meth:`decode_event` for another Avro contract ``name`` (same waits, same poison)."""
@@ -159,16 +162,7 @@ class Codecs:
         if decoder is None:
             decoder = self._decoders[name] = EventDecoder(
                 registry_client(self._settings, **{"max.retries": 0}), name)
-        schema_id = decoder.schema_id(topic, data)
-        if not decoder.known(schema_id):
-            self.waiting += 1
-            try:
-                await _until_registry_answers(
-                    f"decoding {topic}", lambda: decoder._writer(schema_id, topic),  # noqa: SLF001
-                    0.2, MAX_BACKOFF_S)
-            finally:
-                self.waiting -= 1
-        return decoder.decode(topic, data)
+        return await self._decode(decoder, topic, data, 0.2, MAX_BACKOFF_S)
 
     @property
     def dead(self) -> FastAvroEncoder:

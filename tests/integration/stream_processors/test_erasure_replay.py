@@ -81,9 +81,9 @@ def _resurrected(settings: Settings, *, audit: bool = True) -> list[str]:
     return problems
 
 
-def test_replay_from_empty_state_keeps_erased_customer_and_identifier(
-        settings_factory: Callable[..., Settings],
-        worker_factory: Callable[..., h.WorkerProcess]) -> None:
+def _first_run(settings_factory: Callable[..., Settings],
+               worker_factory: Callable[..., h.WorkerProcess]) -> Settings:
+    """The reference log through a worker, phase by phase; its topics are the source."""
     first = settings_factory(kpi_publish_interval_s=0.5)
     worker = worker_factory(first, "first")
     worker.start()
@@ -91,6 +91,13 @@ def test_replay_from_empty_state_keeps_erased_customer_and_identifier(
         h.produce(first, phase)
         h.wait_idle(first, worker=worker)
     worker.stop()
+    return first
+
+
+def test_replay_from_empty_state_keeps_erased_customer_and_identifier(
+        settings_factory: Callable[..., Settings],
+        worker_factory: Callable[..., h.WorkerProcess]) -> None:
+    first = _first_run(settings_factory, worker_factory)
     assert _resurrected(first, audit=False) == []
     log = h.latest(first, "erasures")
     # customers by id; identifiers by keyed hash only (the log is kept forever)
@@ -129,13 +136,7 @@ def test_running_worker_takes_in_erasures_another_worker_wrote(
     """Erasures written while a worker runs (by another worker, whose partitions held the
     erasure request) reach it: the erasure request's own partition is never given to this
     worker, so the followed log is the only way it can know."""
-    first = settings_factory(kpi_publish_interval_s=0.5)
-    worker = worker_factory(first, "first")
-    worker.start()
-    for phase in ref.PHASES:
-        h.produce(first, phase)
-        h.wait_idle(first, worker=worker)
-    worker.stop()
+    first = _first_run(settings_factory, worker_factory)
 
     running = settings_factory(kpi_publish_interval_s=0.5)
     fresh = worker_factory(running, "running")
