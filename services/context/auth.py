@@ -34,8 +34,10 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "CreateHandoff": SERVE,
     "AcceptHandoff": SERVE,
     "CancelHandoff": SERVE,
-    "GetLiveKpis": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
-    "GetKpiIntervals": frozenset({Role.SUPERVISOR, Role.AUDITOR}),
+    # Queue and channel aggregates (no customer data): agents see their queue's KPIs on
+    # the desktop; channel systems have no use for them.
+    "GetLiveKpis": frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR}),
+    "GetKpiIntervals": frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR}),
     # Complaints (complaint_rpcs.py): agents and supervisors work them, auditors review
     # the lists; extending and reopening is for supervisors (checked per action).
     "ListComplaints": frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR}),

@@ -22,7 +22,8 @@ from backbone.settings import Settings
 from deploy.stack.proc import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKENS = {"agent": "dev-agent-token", "supervisor": "dev-supervisor-token"}
+TOKENS = {"agent": "dev-agent-token", "supervisor": "dev-supervisor-token",
+          "channel_system": "dev-channel-token"}
 
 
 def eventually(predicate: Callable[[], Any], timeout_s: float, what: str,

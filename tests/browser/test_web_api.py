@@ -43,11 +43,14 @@ def test_no_token_a_wrong_token_and_a_role_without_rights_are_refused(live: Live
         wrong = http.post("/api/session", headers={"Authorization": "Bearer not-a-token"},
                           json={})
         assert (wrong.status_code, wrong.json()["error"]["reason"]) == (401, "UNKNOWN_TOKEN")
-        agent_kpis = http.post("/api/kpis", headers=bearer("agent"), json={})
-        assert (agent_kpis.status_code, agent_kpis.json()["error"]["reason"]) == (
+        ivr_kpis = http.post("/api/kpis", headers=bearer("channel_system"), json={})
+        assert (ivr_kpis.status_code, ivr_kpis.json()["error"]["reason"]) == (
             403, "ROLE_NOT_ALLOWED")
-        assert http.post("/api/session", headers=bearer("agent"), json={}).json() == {
+        assert http.post("/api/session", headers=bearer("channel_system"), json={}).json() == {
             "ok": True, "may_read_kpis": False}
+        # an agent reads its queue's KPIs (aggregates, no customer data)
+        assert http.post("/api/session", headers=bearer("agent"), json={}).json() == {
+            "ok": True, "may_read_kpis": True}
         assert http.post("/api/session", headers=bearer("supervisor"), json={}).json() == {
             "ok": True, "may_read_kpis": True}
         unmask = http.post("/api/context", headers=bearer("agent"), json={
@@ -55,8 +58,8 @@ def test_no_token_a_wrong_token_and_a_role_without_rights_are_refused(live: Live
         assert unmask.status_code == 403  # the service refuses an agent's unmask
         bad = http.post("/api/context", headers=bearer("agent"), json={"type": "PHONE"})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_ARGUMENT"
-        # the wallboard stream of an agent ends with the service's refusal
-        with http.stream("POST", "/api/wallboard/stream", headers=bearer("agent"),
+        # the wallboard stream of a channel system ends with the service's refusal
+        with http.stream("POST", "/api/wallboard/stream", headers=bearer("channel_system"),
                          json={}) as stream:
             text = "".join(stream.iter_text())
         assert text.startswith("event: error\n")

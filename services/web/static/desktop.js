@@ -176,7 +176,7 @@
     clearTimeout(state.kpiTimer);
     const box = $("queue-kpis");
     if (!state.session.may_read_kpis) {
-      box.replaceChildren(el("p", { class: "note" }, "Your role may not read queue KPIs (supervisors and auditors may). 当前角色无权查看队列指标。"));
+      box.replaceChildren(el("p", { class: "note" }, "Your role may not read queue KPIs (agents, supervisors and auditors may). 当前角色无权查看队列指标。"));
       return;
     }
     const scope = $("queue-select").value || "all";

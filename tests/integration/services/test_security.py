@@ -64,8 +64,9 @@ async def test_roles_decide_calls_and_masking_and_reads_are_audited(
                 lookup=by_id("cust-s"), from_channel=pb.CHANNEL_PHONE,
                 to_channel=pb.CHANNEL_APP), metadata=auth("auditor"), timeout=5),
                 grpc.StatusCode.PERMISSION_DENIED),
-            "agent kpis": (api.GetLiveKpis(pb.GetLiveKpisRequest(), metadata=auth("agent"),
-                                           timeout=5), grpc.StatusCode.PERMISSION_DENIED),
+            "channel system kpis": (api.GetLiveKpis(
+                pb.GetLiveKpisRequest(), metadata=auth("channel_system"), timeout=5),
+                grpc.StatusCode.PERMISSION_DENIED),
             "auditor watch": (api.WatchCustomerContext(pb.WatchCustomerContextRequest(
                 lookup=by_id("cust-s"), purpose="x"), metadata=auth("auditor"), timeout=5
                 ).read(), grpc.StatusCode.PERMISSION_DENIED),
