@@ -65,5 +65,10 @@ async def test_todays_intervals_in_order_and_apart_from_live_windows(
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(grpc.aio.AioRpcError) as denied:
             await api.GetKpiIntervals(pb.GetKpiIntervalsRequest(interval="30m"),
-                                      metadata=auth("agent"), timeout=5)
+                                      metadata=auth("channel_system"), timeout=5)
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # an agent reads its queue's intervals (aggregates, no customer data)
+        mine = await api.GetKpiIntervals(pb.GetKpiIntervalsRequest(
+            channels=[pb.CHANNEL_PHONE], scope="all", interval="30m"),
+            metadata=auth("agent"), timeout=5)
+        assert [s.window for s in mine.intervals] == [s.window for s in today.intervals]
