@@ -26,7 +26,7 @@ from stream_processors import erasures, identity, kpis, lag, probes, web
 from stream_processors.codec import Codecs
 from stream_processors.commit_guard import ProcessorsApp
 from stream_processors.deliveries import never_ack_on_retry
-from stream_processors.outputs import Outputs, Source, commands, send
+from stream_processors.outputs import Outputs, Source, commands
 from stream_processors.stages.customer import CustomerStage
 from stream_processors.stages.kpis import KpiStage
 from stream_processors.stages.profile import ProfileStage
@@ -144,7 +144,7 @@ def _agents(app: ProcessorsApp, topo: Topology, st: Stages) -> None:
             planned[:] = await planner()
         await retrying(event, plan)
         for out in planned:
-            await retrying(event, partial(send, st.outputs, out))
+            await retrying(event, partial(st.outputs.command, out))
 
     async def route(event: faust.EventT, stage: str) -> None:
         await plan_and_send(event, partial(st.router.plan, _source(event), event.key, stage))

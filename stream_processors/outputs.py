@@ -60,11 +60,6 @@ def command_topic(out: routing.Out) -> str:
     return IDENTITY_COMMANDS if out.stage == routing.IDENTITY else CUSTOMER_COMMANDS
 
 
-async def send(sink: Sink, out: routing.Out) -> None:
-    """A command for the identity or the customer stage."""
-    await sink.command(out)
-
-
 def commands(key: bytes | None, value: bytes | None) -> list[tuple[bytes, dict[str, Any]]]:
     """The (key, command) pairs of a command-topic record: an envelope or one command.
     Raises ``ValueError`` for anything else (the agent dead-letters the record)."""
@@ -106,24 +101,20 @@ class Outputs:
         await self._send(self._names[name], key, value, None)
 
     async def _send(self, topic: str, key: bytes, value: bytes | None,
-                    partition: int | None) -> None:
+                    partition: int | None) -> asyncio.Future[Any]:
         try:
             fut = await self._producer.send(topic, key, value, partition, None, None)
         except ProducerSendError as exc:  # not taken by the producer: retry the event
             raise PublishError(f"cannot produce to {topic}: {exc}") from exc
         self.deliveries.track(fut)  # checked before every commit (at-least-once)
+        return fut
 
     async def changelog(self, table: Any, key: bytes, value: bytes | None,
                         partition: int) -> None:
         """A changelog record of ``table`` written by the stage itself (tables.py); once
         acknowledged, its offset is the table store's persisted offset, as for faust's own
         changelog writes (RocksDB recovery resumes after it)."""
-        topic = table.changelog_topic.get_topic_name()
-        try:
-            fut = await self._producer.send(topic, key, value, partition, None, None)
-        except ProducerSendError as exc:
-            raise PublishError(f"cannot produce to {topic}: {exc}") from exc
-        self.deliveries.track(fut)
+        fut = await self._send(table.changelog_topic.get_topic_name(), key, value, partition)
 
         def persisted(done: asyncio.Future[Any]) -> None:
             if not done.cancelled() and done.exception() is None:

@@ -18,7 +18,7 @@ from stream_processors import customer as rules
 from stream_processors import erasures, gauges, kpis, snapshot
 from stream_processors import identity as ident
 from stream_processors.codec import dumps
-from stream_processors.outputs import Sink, send
+from stream_processors.outputs import Sink
 from stream_processors.tables import StateStore
 from stream_processors.topology import CUSTOMER_CONTEXT, ERASURES, KPI_PARTIALS, partition_of
 
@@ -72,7 +72,7 @@ class CustomerStage:
     async def publish(self, key: bytes, applied: rules.Applied) -> None:
         """The commands and erasure record a state change sends on (idempotent)."""
         for out in applied.outs:
-            await send(self.sink, out)
+            await self.sink.command(out)
         if applied.erasure is not None:
             self.erased.note(key.decode(), applied.erasure)
             await self.sink.emit(ERASURES, key, dumps(applied.erasure))

@@ -9,7 +9,7 @@ from typing import Any
 from stream_processors import erasures, gauges, resolver
 from stream_processors import identity as ident
 from stream_processors.codec import dumps
-from stream_processors.outputs import Sink, send
+from stream_processors.outputs import Sink
 from stream_processors.topology import ERASURES, IDENTITY_EVENTS
 
 
@@ -37,7 +37,7 @@ class ResolverStage:
     async def publish(self, key: bytes, res: resolver.Resolution) -> None:
         """What a decision sends on; idempotent, so a retry may send it again."""
         for out in res.outs:
-            await send(self.sink, out)
+            await self.sink.command(out)
         for audit in res.identity_events:
             gauges.decision(audit["type"]).inc()
             await self.sink.emit(IDENTITY_EVENTS, key, dumps(audit))
