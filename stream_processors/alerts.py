@@ -147,24 +147,24 @@ def _drop(kpi: str, count: str, sums: Sums, ctx: Context) -> float | None:
     return None if now is None or before is None else round(before - now, 4)
 
 
+def _drop_reading(d: float | None, fire: float, clear: float, message: str) -> Reading:
+    return Reading(d, d is not None and d >= fire, d is None or d < clear, fire, message)
+
+
 def csat_drop(channel: str, scope: str, sums: Sums, ctx: Context) -> Reading | None:
     if scope != "all":
         return None
-    cfg = ctx.cfg
     d = _drop("csat", "csat_n", sums, ctx)
-    return Reading(d, d is not None and d >= cfg.csat_drop,
-                   d is None or d < cfg.csat_clear_drop, cfg.csat_drop,
-                   f"CSAT of the last hour {_pct(d)} under the trailing day")
+    return _drop_reading(d, ctx.cfg.csat_drop, ctx.cfg.csat_clear_drop,
+                         f"CSAT of the last hour {_pct(d)} under the trailing day")
 
 
 def nps_drop(channel: str, scope: str, sums: Sums, ctx: Context) -> Reading | None:
     if scope != "all":
         return None
-    cfg = ctx.cfg
     d = _drop("nps", "nps_n", sums, ctx)
-    return Reading(d, d is not None and d >= cfg.nps_drop,
-                   d is None or d < cfg.nps_clear_drop, cfg.nps_drop,
-                   f"NPS of the last hour {d or 0:.0f} points under the trailing day")
+    return _drop_reading(d, ctx.cfg.nps_drop, ctx.cfg.nps_clear_drop,
+                         f"NPS of the last hour {d or 0:.0f} points under the trailing day")
 
 
 def complaint_spike(channel: str, scope: str, sums: Sums, ctx: Context) -> Reading | None:
