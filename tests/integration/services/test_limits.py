@@ -4,6 +4,7 @@ concurrent calls are capped, and a closed handoff leaves the book after its rete
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -26,6 +27,18 @@ def _watch(cid: str) -> pb.WatchCustomerContextRequest:
     return pb.WatchCustomerContextRequest(lookup=by_id(cid), purpose="agent_desktop")
 
 
+async def _until_served(api: Any, cid: str) -> None:
+    """The service has the snapshot (read-your-writes on version 1)."""
+    await api.GetCustomerContext(pb.GetCustomerContextRequest(
+        lookup=by_id(cid), purpose="t", min_freshness=pb.Watermark(min_version=1)),
+        metadata=auth("agent"), timeout=15)
+
+
+def _watches(api: Any, cid: str, n: int) -> list[Any]:
+    return [api.WatchCustomerContext(_watch(cid), metadata=auth("agent"), timeout=30)
+            for _ in range(n)]
+
+
 async def test_watches_beyond_the_per_principal_limit_are_resource_exhausted(
         server_factory: ServerFactory, ctx_settings: Settings, writer: SnapshotWriter) -> None:
     settings = ctx_settings.model_copy(update={"grpc_max_watches_per_principal": 2})
@@ -33,11 +46,8 @@ async def test_watches_beyond_the_per_principal_limit_are_resource_exhausted(
     writer.put("cust-l", snapshot("cust-l", 1))
     channel, api = stub(server.port)
     async with channel:
-        await api.GetCustomerContext(pb.GetCustomerContextRequest(
-            lookup=by_id("cust-l"), purpose="t", min_freshness=pb.Watermark(min_version=1)),
-            metadata=auth("agent"), timeout=15)
-        held = [api.WatchCustomerContext(_watch("cust-l"), metadata=auth("agent"), timeout=30)
-                for _ in range(2)]
+        await _until_served(api, "cust-l")
+        held = _watches(api, "cust-l", 2)
         for call in held:
             assert (await asyncio.wait_for(call.read(), 10)).full_snapshot
         extra = api.WatchCustomerContext(_watch("cust-l"), metadata=auth("agent"), timeout=10)
@@ -69,11 +79,8 @@ async def test_calls_beyond_the_concurrency_limit_are_resource_exhausted(
     writer.put("cust-k", snapshot("cust-k", 1))
     channel, api = stub(server.port)
     async with channel:
-        await api.GetCustomerContext(pb.GetCustomerContextRequest(
-            lookup=by_id("cust-k"), purpose="t", min_freshness=pb.Watermark(min_version=1)),
-            metadata=auth("agent"), timeout=15)
-        held = [api.WatchCustomerContext(_watch("cust-k"), metadata=auth("agent"), timeout=30)
-                for _ in range(2)]
+        await _until_served(api, "cust-k")
+        held = _watches(api, "cust-k", 2)
         for call in held:
             await asyncio.wait_for(call.read(), 10)
         with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -102,9 +109,7 @@ async def test_closed_handoff_leaves_the_book_after_its_retention(
     writer.put("cust-r", snapshot("cust-r", 1))
     channel, api = stub(server.port)
     async with channel:
-        await api.GetCustomerContext(pb.GetCustomerContextRequest(
-            lookup=by_id("cust-r"), purpose="t", min_freshness=pb.Watermark(min_version=1)),
-            metadata=auth("agent"), timeout=15)
+        await _until_served(api, "cust-r")
         created = await api.CreateHandoff(pb.CreateHandoffRequest(
             lookup=by_id("cust-r"), from_channel=pb.CHANNEL_PHONE, to_channel=pb.CHANNEL_APP,
             reason="transfer_failed"), metadata=auth("agent"), timeout=10)
@@ -139,9 +144,7 @@ async def test_connections_older_than_the_maximum_age_are_closed(
     writer.put("cust-g", snapshot("cust-g", 1))
     channel, api = stub(server.port)
     async with channel:
-        await api.GetCustomerContext(pb.GetCustomerContextRequest(
-            lookup=by_id("cust-g"), purpose="t", min_freshness=pb.Watermark(min_version=1)),
-            metadata=auth("agent"), timeout=15)
+        await _until_served(api, "cust-g")
         watch = api.WatchCustomerContext(_watch("cust-g"), metadata=auth("agent"), timeout=30)
         await asyncio.wait_for(watch.read(), 10)
         # a stream outliving age + grace is cut (the client reconnects and resumes by token)
