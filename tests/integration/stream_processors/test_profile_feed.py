@@ -5,23 +5,17 @@ changes, traits from the interactions, erasure."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import grpc
-import pytest
 
 from backbone import models
 from backbone.context.v1 import context_pb2 as pb
 from backbone.context.v1 import context_pb2_grpc as pb_grpc
 from backbone.data_levels import LEVELS
-from backbone.settings import Settings
 from connectors.profile_feed import ProfileFeed
-from deploy.stack.proc import free_port
 from services.context.auth import CLEARANCE, Role
 from stream_processors.synthetic import event, ident
 from tests.integration.stream_processors import harness as h
@@ -30,30 +24,6 @@ NUMBER = "C70000001"
 TOKENS = {Role.CHANNEL_SYSTEM: "dev-channel-token", Role.AGENT: "dev-agent-token",
           Role.SUPERVISOR: "dev-supervisor-token", Role.AUDITOR: "dev-auditor-token"}
 LOOKUP = pb.CustomerLookup(identifier=pb.IdentifierKey(type="CUSTOMER_NUMBER", value=NUMBER))
-
-
-@pytest.fixture
-def running(tmp_path: Path, settings_factory: Callable[..., Settings]
-            ) -> Iterator[tuple[Settings, pb_grpc.CustomerContextServiceStub]]:
-    settings = settings_factory()
-    worker = h.WorkerProcess(settings, tmp_path / "worker", tmp_path / "worker.log")
-    worker.start()
-    port = free_port()
-    log = (tmp_path / "service.log").open("wb")
-    service = subprocess.Popen(
-        [sys.executable, "-m", "services.context"], cwd=h.ROOT, stdout=log,
-        stderr=subprocess.STDOUT, env=h.worker_env(settings, tmp_path) | {
-            "CCB_GRPC_PORT": str(port)})
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield settings, pb_grpc.CustomerContextServiceStub(channel)
-    finally:
-        channel.close()
-        service.terminate()
-        service.wait(15)
-        worker.stop()
-        for name in ("worker.log", "service.log"):
-            print(f"--- {name}\n{(tmp_path / name).read_text(errors='replace')[-3000:]}")
 
 
 def read(api: pb_grpc.CustomerContextServiceStub, role: Role = Role.AGENT
