@@ -12,9 +12,10 @@ transfer missing from the customer's timeline.
 
 from __future__ import annotations
 
-import time
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from backbone.settings import Settings
 from connectors import desktop
@@ -65,7 +66,7 @@ def call_events(p: Pipeline, linkedid: str, number: str, phone: str, t0: float, 
          "StartTime": "", "Timestamp": ts(245)},
     ]
     events = [e.to_avro() for f in frames for e in mapper.map(f)]
-    now = int(time.time() * 1000)
+    now = int((t0 + 250) * 1000)  # the desktop's events right after the call
     for i, body in enumerate([
         {"type": "ivr_authenticated", "id": f"ivr-{linkedid}", "linkedid": linkedid,
          "customer_number": number, "phone": phone, "occurred_at": now},
@@ -79,9 +80,17 @@ def call_events(p: Pipeline, linkedid: str, number: str, phone: str, t0: float, 
     return events
 
 
+def _noon_two_days_ago() -> float:
+    """A start no call of these tests moves across a business-day (Asia/Shanghai)
+    midnight: "today" counts from the midnight before the newest event."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    day = datetime.now(shanghai).date() - timedelta(days=2)
+    return datetime.combine(day, datetime.min.time(), shanghai).timestamp() + 12 * 3600
+
+
 def test_call_events_without_identifiers_join_the_callers_customer() -> None:
     p = _pipeline()
-    events = call_events(p, "1795819138.1", "C00000011", "13912345678", time.time() - 1500)
+    events = call_events(p, "1795819138.1", "C00000011", "13912345678", _noon_two_days_ago())
     types = [e["event_type"] for e in events]
     assert {"call.cdr", "call.transferred", "call.wrapup", "survey.answered"} <= set(types)
     engine = Engine()
@@ -105,7 +114,7 @@ def test_second_call_of_a_known_caller_and_a_family_phone() -> None:
     same (family) phone makes it ambiguous, yet that customer's authenticated call still
     reaches them: the interaction's verified number wins over the shared phone."""
     p = _pipeline()
-    t0 = time.time() - 1500
+    t0 = _noon_two_days_ago()
     first = call_events(p, "1795819138.1", "C1", "13912345678", t0)
     second = call_events(p, "1795819138.2", "C1", "13912345678", t0 + 300, transfer=False)
     other = call_events(p, "1795819138.3", "C2", "13912345678", t0 + 600, transfer=False)
