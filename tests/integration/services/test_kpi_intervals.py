@@ -42,7 +42,8 @@ async def test_todays_intervals_in_order_and_apart_from_live_windows(
             lookup=by_id("cust-i"), purpose="wallboard", min_freshness=pb.Watermark(
                 min_version=1)), metadata=auth("agent"), timeout=15)
         today = await api.GetKpiIntervals(pb.GetKpiIntervalsRequest(
-            channels=[pb.CHANNEL_PHONE], scope="all", interval="30m"),
+            channels=[pb.CHANNEL_PHONE], scope="all", interval="30m",
+            from_ms=day, to_ms=day + 86_400_000),  # the whole day, whatever the clock says
             metadata=auth("supervisor"), timeout=5)
         got = [(s.window_start_ms - day, s.window_end_ms - s.window_start_ms, s.interval,
                 {v.name: v.value for v in s.values}["offered"]) for s in today.intervals]
@@ -69,6 +70,7 @@ async def test_todays_intervals_in_order_and_apart_from_live_windows(
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
         # an agent reads its queue's intervals (aggregates, no customer data)
         mine = await api.GetKpiIntervals(pb.GetKpiIntervalsRequest(
-            channels=[pb.CHANNEL_PHONE], scope="all", interval="30m"),
+            channels=[pb.CHANNEL_PHONE], scope="all", interval="30m",
+            from_ms=day, to_ms=day + 86_400_000),  # the whole day, whatever the clock says
             metadata=auth("agent"), timeout=5)
         assert [s.window for s in mine.intervals] == [s.window for s in today.intervals]
