@@ -132,6 +132,9 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         out["closed"] = min(a["closed"], b["closed"])
     if _RANK.get(b["out"], 0) > _RANK.get(a["out"], 0):
         out["out"] = b["out"]
+    wrapups = [*a.get("wu", ()), *(w for w in b.get("wu", ()) if w not in a.get("wu", ()))]
+    if wrapups:
+        out["wu"] = sorted(wrapups, key=lambda w: (w[0], w[3]))
     entries = ent.merge_all(a.get("e", []), b.get("e", []))
     if entries:
         out["e"] = entries

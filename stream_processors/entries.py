@@ -25,7 +25,7 @@ from backbone import vocabulary as v
 SHORT_ABANDON_S = 5.0
 Entry = dict[str, Any]
 Contact = dict[str, Any]
-_SLACK_MS = 1_000  # AMI/queue_log times are per second: a join may look up to 1 s late
+SLACK_MS = 1_000  # AMI/queue_log times are per second: a join may look up to 1 s late
 
 
 def _num(payload: dict[str, Any] | None, name: str) -> float | None:
@@ -48,8 +48,8 @@ def scope_of(event: dict[str, Any], queue: str | None = None) -> str | None:
 def join(c: Contact, scope: str | None, at: int) -> Entry:
     """The entry a join event starts: fills an entry made earlier from a later stage."""
     for e in c["e"]:
-        if e.get("sc") == scope and not e.get("jx") and e["j"] + _SLACK_MS >= at \
-                and (e.get("a") is None or e["a"] + _SLACK_MS >= at):
+        if e.get("sc") == scope and not e.get("jx") and e["j"] + SLACK_MS >= at \
+                and (e.get("a") is None or e["a"] + SLACK_MS >= at):
             e["j"], e["jx"] = at, 1
             if e.get("a") is not None and e.get("w") is None:
                 e["w"] = max(0.0, (e["a"] - at) / 1000)
@@ -67,7 +67,7 @@ def current(c: Contact, scope: str | None, at: int, wait: float | None = None,
     """The latest entry of ``scope`` joined at or before ``at`` (created if none yet)."""
     best = None
     for e in c["e"]:
-        if (any_scope or e.get("sc") == scope) and e["j"] <= at + _SLACK_MS:
+        if (any_scope or e.get("sc") == scope) and e["j"] <= at + SLACK_MS:
             best = e
     if best is None:
         best = {"sc": scope, "j": at - int((wait or 0.0) * 1000)}
@@ -79,7 +79,7 @@ def current(c: Contact, scope: str | None, at: int, wait: float | None = None,
 def _answered(c: Contact, at: int, agent: str | None = None) -> Entry | None:
     best = None
     for e in c["e"]:
-        if e.get("a") is not None and e["a"] <= at + _SLACK_MS \
+        if e.get("a") is not None and e["a"] <= at + SLACK_MS \
                 and (agent is None or e.get("ag") == agent):
             best = e
     return best
@@ -148,14 +148,10 @@ def phone(c: Contact, etype: str, event: dict[str, Any], p: dict[str, Any] | Non
         _leave(current(c, scope, at, wait), wait, timeout=True)
     elif etype == v.CALL_ABANDONED:
         _leave(current(c, scope, at, wait), wait)
-    elif etype == v.CALL_WRAPUP:
-        acw = _num(p, "acw_s") or 0.0
-        agent = p.get("agent") if p else None
-        e3 = _answered(c, at, agent) or _answered(c, at)
-        if e3 is not None:
-            e3["acw"] = acw
-        else:  # wrap-up before the answer arrived: kept on the contact until then
-            c["acw"] = acw
+    elif etype == v.CALL_WRAPUP:  # matched to its entry when counted (wrapups.py)
+        wrapup = [at, (p or {}).get("agent"), _num(p, "acw_s") or 0.0, event["event_id"]]
+        if wrapup not in c.get("wu", ()):  # a new list: the contact before stays as it was
+            c["wu"] = sorted([*c.get("wu", ()), wrapup], key=lambda w: (w[0], w[3]))
 
 
 def chat(c: Contact, etype: str, event: dict[str, Any], p: dict[str, Any] | None,
@@ -175,7 +171,7 @@ def chat(c: Contact, etype: str, event: dict[str, Any], p: dict[str, Any] | None
             join(c, scope, at)
     elif etype in (v.CHAT_AGENT_JOINED, v.WECHAT_KF_CREATE):
         wait = _num(p, "wait_s")
-        e = waiting[-1] if waiting and waiting[-1]["j"] <= at + _SLACK_MS else None
+        e = waiting[-1] if waiting and waiting[-1]["j"] <= at + SLACK_MS else None
         if e is None:
             e = {"sc": scope, "j": at - int((wait or 0.0) * 1000)}
             if wait is not None:
@@ -259,7 +255,7 @@ def _same(a: Entry, b: Entry) -> bool:
     if a.get("jx") and b.get("jx"):
         return a["j"] == b["j"]
     lo, hi = (a, b) if a["j"] <= b["j"] else (b, a)
-    return hi["j"] - lo["j"] <= _SLACK_MS or not hi.get("jx")
+    return hi["j"] - lo["j"] <= SLACK_MS or not hi.get("jx")
 
 
 def merge_all(xs: list[Entry], ys: list[Entry]) -> list[Entry]:

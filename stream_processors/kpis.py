@@ -22,6 +22,7 @@ from typing import Any
 from backbone.business_time import DAY_MS, MINUTE_MS
 from stream_processors import complaints
 from stream_processors.entries import handle_s
+from stream_processors.wrapups import wrapup_acw
 
 WINDOWS: dict[str, int] = {"1m": 1, "15m": 15, "1h": 60}
 
@@ -84,7 +85,7 @@ def _entry_facts(e: Mapping[str, Any], ch: str, cfg: KpiConfig,
     if e.get("tmo"):
         f["timeouts"] = 1
     if e.get("done"):
-        after = e.get("acw", acw) or 0.0
+        after = (acw if acw is not None else e.get("acw")) or 0.0  # a wrap-up, else the switch's
         hold = e.get("h", 0.0) or 0.0
         talk = handle_s(e) - hold
         f.update(handled=1, handle_sum=talk + hold + after, handle_n=1, talk_sum=talk,
@@ -149,9 +150,9 @@ def facts(state: Mapping[str, Any] | None, cfg: KpiConfig) -> Facts:
         home = _branch_of(entries[0].get("sc")) if entries else None
         if home:
             _add(out, f"{ch}|{home}|t|{minute}", cf)
-        last_done = max((i for i, e in enumerate(entries) if e.get("done")), default=-1)
+        acw = wrapup_acw(c, entries) if c.get("wu") or c.get("acw") is not None else {}
         for i, e in enumerate(entries):
-            ef = _entry_facts(e, ch, cfg, c.get("acw") if i == last_done else None)
+            ef = _entry_facts(e, ch, cfg, acw.get(i))
             m = _minute(e["j"])
             _add(out, f"{ch}|all|t|{m}", ef)
             sc = e.get("sc")

@@ -12,6 +12,12 @@ interaction id, so all of them reach the same router partition in order; the rou
 remembers per interaction the first usable identifier and the verified customer number
 (:func:`remember`), and :func:`plan` routes an event by that memory when the event itself
 cannot say who it belongs to. Memory never creates links: it only routes.
+
+The feeds are independent, so an identifier-less event can arrive before anything that
+says whose interaction it is (the desktop's wrap-up ahead of a lagging queue_log tailer).
+It goes to the interaction's unattributed bucket and memory notes that (``u``); the first
+later event that routes the interaction anywhere else claims the bucket for where it went,
+so the outcome does not depend on the order the feeds arrive in.
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ def anchor(event: dict[str, Any]) -> dict[str, Any] | None:
 MEMORY_TTL_MS = 86_400_000
 
 
-def remember(event: dict[str, Any], memory: dict[str, Any] | None) -> dict[str, Any] | None:
+def remember(event: dict[str, Any], memory: dict[str, Any] | None,
+             outs: list[Out] | None = None) -> dict[str, Any] | None:
     """The interaction memory after ``event``; the same object when nothing changed.
 
     ``a``: the verified customer number seen on the interaction, ``at`` the earliest event
@@ -66,13 +73,29 @@ def remember(event: dict[str, Any], memory: dict[str, Any] | None) -> dict[str, 
     (expiry). Memory is event-time aware like :meth:`IdentityRecord.route_target`: it only
     routes events that happened at or after what it learned, so a late or re-delivered
     event that was routed without memory the first time is routed the same way again.
+    ``u``: an event of the interaction went to its unattributed bucket and nothing has
+    claimed the bucket since. ``outs`` is :func:`plan`'s answer for this event and memory
+    (computed when not given).
     """
     at = int(event["occurred_at"])
     found = anchor(event)
     first = ident.primary([i for i in event.get("identifiers") or () if ident.usable(i)])
+    parked = _parks(event, plan(event, memory) if outs is None else outs)
     if found is None and first is None:
-        return memory
+        if parked == bool((memory or {}).get("u")):
+            return memory
+        new = dict(memory or {})
+        if parked:
+            new["u"] = 1
+        else:
+            new.pop("u", None)  # this event claimed the bucket
+        new["t"] = max(at, int((memory or {}).get("t", 0)))
+        return new
     new = dict(memory or {})
+    if parked:
+        new["u"] = 1
+    else:
+        new.pop("u", None)
     if found is not None:
         if "a" not in new:
             new["a"], new["at"] = found["value"], at
@@ -94,9 +117,35 @@ def remember(event: dict[str, Any], memory: dict[str, Any] | None) -> dict[str, 
     return new
 
 
+def unattributed_key(event: dict[str, Any]) -> str:
+    return f"{ident.UNATTRIBUTED_PREFIX}{event['interaction_id']}"
+
+
+def _parks(event: dict[str, Any], outs: list[Out]) -> bool:
+    """Whether ``outs`` put the event itself in its interaction's unattributed bucket."""
+    key = unattributed_key(event)
+    return any(o.key == key and o.value.get("kind") == "event" for o in outs)
+
+
 def plan(event: dict[str, Any], memory: dict[str, Any] | None = None) -> list[Out]:
     """Commands for one event; pure, so the same event (and memory) always yields the same
     commands. ``memory`` is the interaction's memory *before* this event."""
+    outs = _plan(event, memory)
+    if not (memory and memory.get("u")) or _parks(event, outs):
+        return outs
+    key = unattributed_key(event)
+    if any(o.value.get("kind") == "claim" or o.value.get("claim") for o in outs):
+        return outs
+    for i, o in enumerate(outs):  # the first event routed elsewhere claims the bucket
+        kind = o.value.get("kind")
+        if o.stage == CUSTOMER and kind == "event":
+            return [*outs, Out(CUSTOMER, key, {"kind": "claim", "target": o.key})]
+        if o.stage == IDENTITY and kind == "route" and o.value.get("action") == "event":
+            return [*outs[:i], Out(o.stage, o.key, {**o.value, "claim": True}), *outs[i + 1:]]
+    return outs
+
+
+def _plan(event: dict[str, Any], memory: dict[str, Any] | None) -> list[Out]:
     etype = event["event_type"]
     idents = [dict(i) for i in event.get("identifiers") or () if ident.usable(i)]
     trusted = etype in v.TRUSTED_LINK_TYPES
@@ -139,13 +188,12 @@ def plan(event: dict[str, Any], memory: dict[str, Any] | None = None) -> list[Ou
             # ticket issued before the counter identification, a withheld caller number
             # before the IVR authentication) join the customer now.
             if etype in CLAIM_TYPES:
-                outs.append(Out(CUSTOMER, f"{ident.UNATTRIBUTED_PREFIX}{event['interaction_id']}",
+                outs.append(Out(CUSTOMER, unattributed_key(event),
                                 {"kind": "claim", "target": cid}))
         return outs
     first = ident.primary(idents)
     if first is None:
-        key = f"{ident.UNATTRIBUTED_PREFIX}{event['interaction_id']}"
-        return [Out(CUSTOMER, key, {"kind": action, "event": event, "identities": []})]
+        return [Out(CUSTOMER, unattributed_key(event), {"kind": action, "event": event, "identities": []})]
     others = [i for i in idents if i is not first] if trusted and first.get("verified") else []
     cmd: dict[str, Any] = {"kind": "route", "event": event, "action": action, "link": others}
     if etype in CLAIM_TYPES:

@@ -35,11 +35,11 @@ class RouterStage:
             self._fifo.setdefault(partition_of(key, self.partitions), deque()).append((int(value["t"]), key))
 
     def remember(self, partition: int, record: dict[str, Any],
-                 memory: dict[str, Any] | None) -> None:
+                 memory: dict[str, Any] | None, outs: list[routing.Out]) -> None:
         """Store the interaction's new memory and expire old entries of this partition
         (inside the event's context: the changelog partition is the source partition)."""
         key = str(record["interaction_id"]).encode()
-        new = routing.remember(record, memory)
+        new = routing.remember(record, memory, outs)
         fifo = self._fifo.setdefault(partition, deque())
         if new is not memory and new is not None:
             self.memory[key] = new
@@ -85,9 +85,9 @@ class RouterStage:
         """The commands of one decoded interaction event (and its memory updated)."""
         ikey = str(record["interaction_id"]).encode()
         memory = self.memory.get(ikey)
-        outs = self._unerased("router", routing.plan(record, memory))
-        self.remember(partition, record, memory)
-        return outs
+        planned = routing.plan(record, memory)
+        self.remember(partition, record, memory, planned)
+        return self._unerased("router", planned)
 
     async def _handoff(self, source: Source, key: bytes | None,
                        record: dict[str, Any]) -> list[routing.Out]:

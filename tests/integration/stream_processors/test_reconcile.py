@@ -243,15 +243,17 @@ async def test_queue_log_path_equals_ami_path(
     ami_worker, log_worker = worker_factory(via_ami, "ami"), worker_factory(via_log, "log")
     ami_worker.start()
     log_worker.start()
+    # The queue_log path gets the desktop's wrap-ups first, as when the tailer lags behind
+    # the desktop feed: the KPIs must not depend on which feed arrives first.
+    await feed_wrapups(via_log, scenario.wrapups)
     path = tmp_path / "queue_log"
     path.write_text("".join(f"{line}\n" for line in scenario.queue_log))
     connector = QueueLogConnector(via_log, path=path,
-                                            state_path=tmp_path / "queue_log.state")
+                                  state_path=tmp_path / "queue_log.state")
     stop = asyncio.Event()
     tailing = asyncio.create_task(connector.run(stop))
     try:
         await phone_via_ami(via_ami, scenario)
-        await feed_wrapups(via_log, scenario.wrapups)
         expected = expected_phone(scenario)
         from_log = await wait_for_kpis(via_log, expected, "PHONE", log_worker)
         assert connector.acked > 0

@@ -109,6 +109,36 @@ def test_call_events_without_identifiers_join_the_callers_customer() -> None:
     assert everything["csat"] == 1.0
 
 
+def test_desktop_events_ahead_of_the_switch_join_the_call() -> None:
+    """The desktop feed and the switch feed are independent: a lagging queue_log tailer
+    (or an AMI reconnect) can deliver the call after its wrap-up and survey. The outcome
+    must not depend on that order: one contact, the after-call work in AHT, nothing left
+    unattributed. With and without the IVR authentication (an anonymous caller)."""
+    p = _pipeline()
+    t0 = _noon_two_days_ago()
+    for n, authenticated in ((1, True), (2, False)):
+        events = call_events(p, f"1795819138.{n}", f"C0000002{n}", f"1391234567{n}", t0)
+        desk = [e for e in events if e["source_system"] == "agent-desktop"
+                and (authenticated or e["event_type"] != "call.ivr_authenticated")]
+        switch = [e for e in events if e["source_system"] != "agent-desktop"]
+        engine = Engine()
+        engine.feed([e for e in desk if e["event_type"] != "call.ivr_authenticated"])
+        engine.feed([e for e in desk if e["event_type"] == "call.ivr_authenticated"])
+        engine.feed(switch)
+        left = {k: v for k, v in engine.customers.items()
+                if k.startswith("i:") and v and not v.get("redirect")}
+        assert not left, f"events left unattributed: {sorted(left)}"
+        kpis = engine.kpi_values()
+        queue = kpis["PHONE|queue:cards|today"]
+        assert (queue["offered"], queue["handled"], queue["aht_s"]) == (1, 1, 230.0)
+        assert kpis["PHONE|all|today"]["contacts"] == 1
+        assert kpis["PHONE|all|today"]["csat"] == 1.0
+        if authenticated:
+            timeline = engine.context[C(f"C0000002{n}")]["timeline"]
+            assert sorted(e["event_type"] for e in timeline) == sorted(
+                e["event_type"] for e in desk + switch)
+
+
 def test_second_call_of_a_known_caller_and_a_family_phone() -> None:
     """The phone is linked after the first call; a second customer authenticating with the
     same (family) phone makes it ambiguous, yet that customer's authenticated call still
