@@ -37,6 +37,7 @@ class KpiStage:
         self.dirty: set[bytes] = set()
         # Last published values per interval key, and each key's start (to forget old ones).
         self.interval_cache: dict[bytes, tuple[int, dict[str, Any]]] = {}
+        self._published: dict[str, set[bytes]] = {}  # scope -> its interval keys in the cache
 
     def take(self, key: bytes, value: bytes) -> None:
         msg = loads(value)
@@ -61,6 +62,7 @@ class KpiStage:
             horizon = min(start for start, _ in cache.values()) + kpis.DAY_MS
             for key in [k for k, (start, _) in cache.items() if start < horizon]:
                 del cache[key]
+                self._published.get(key.decode().rsplit("|", 1)[0], set()).discard(key)
 
     async def _scope(self, kb: bytes, parts: list[dict[str, Any]]) -> None:
         scope_key = kb.decode()
@@ -77,13 +79,24 @@ class KpiStage:
             gauges.publish(channel, scope, window, vals)
         # Clock-aligned intervals of today and yesterday: only those that changed.
         since = windows.business_day_start(now, cfg, days_back=1)
+        published = self._published.setdefault(scope_key, set())
+        current = set()
         for window, rec in windows.intervals(buckets, since, cfg).items():
             ikey = f"{scope_key}|{window}".encode()
+            current.add(ikey)
             if (self.interval_cache.get(ikey) or (0, None))[1] == rec["values"]:
                 continue
             self.interval_cache[ikey] = (rec["window_start"], rec["values"])
+            published.add(ikey)
             await self.sink.emit(KPIS, ikey, dumps({"channel": channel, "scope": scope,
                                                     "window": window, "as_of": now, **rec}))
+        # An interval whose data has all moved away (a wrap-up's contact claimed by its
+        # call, two customers merged) has nothing left to report: its record is deleted.
+        for ikey in published - current:
+            start, _ = self.interval_cache.pop(ikey, (0, None))
+            published.discard(ikey)
+            if start >= since:
+                await self.sink.emit(KPIS, ikey, None)
         await self._alerts(scope_key, buckets, max(now, self.clock()))
 
     async def evaluate_alerts(self) -> None:
