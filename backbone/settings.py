@@ -221,6 +221,9 @@ class Settings(BaseSettings):
     grpc_max_watches_per_principal: int = 100
     grpc_max_connection_age_s: float = 1800.0
     grpc_max_connection_age_grace_s: float = 30.0
+    # Shutdown: for this long (at most the stop's grace) calls in flight finish while new
+    # calls are held; then GOAWAY, and the held calls answer UNAVAILABLE + RetryInfo.
+    grpc_drain_s: float = 0.3
     # Closed handoffs (accepted / cancelled / expired) are kept this long after closing for
     # "already accepted" answers, then evicted; the book never holds more than
     # handoff_book_max handoffs (oldest closed ones go first).

@@ -25,7 +25,7 @@ from backbone.models import (
     now_ms,
 )
 from backbone.scrub import mask_numbers
-from backbone.serde import AvroSerde
+from backbone.serde import FastAvroEncoder
 from backbone.settings import Settings
 from services.context import mapping
 from services.context.audit import Access, Auditor
@@ -59,10 +59,10 @@ def record_pb(c: Complaint, now: int) -> pb.ComplaintRecord:
 class ComplaintDesk:
     """Publishes complaint steps the way the desk feed would (connectors/desktop.py)."""
 
-    def __init__(self, settings: Settings, publisher: AsyncPublisher, serde: AvroSerde,
+    def __init__(self, settings: Settings, publisher: AsyncPublisher, encoder: FastAvroEncoder,
                  instance: str) -> None:
         self._publisher = publisher
-        self._serde = serde
+        self._encoder = encoder
         self._topic = settings.topic("handoffs")
         self._instance = instance
 
@@ -80,7 +80,7 @@ class ComplaintDesk:
             payload=ComplaintPayload(complaint_id=c.complaint_id, status=step),
             attributes={"customer_id": c.customer_id, "principal": principal.name,
                         "instance": self._instance, **details})
-        value = self._serde.serialize(self._topic, event.to_avro())
+        value = self._encoder.serialize(self._topic, event.to_avro())
         await self._publisher.publish(self._topic, c.customer_id, value)
         return event.event_id
 

@@ -13,7 +13,8 @@ from backbone.settings import Settings
 from services.context import mapping, responses
 from services.context.audit import Access, Auditor
 from services.context.auth import Authenticator, Principal
-from services.context.handoff import HandoffBook, HandoffDesk
+from services.context.handoff import HandoffDesk
+from services.context.handoff_book import HandoffBook
 from services.context.lookup import Lookups, deadline_s
 from services.context.ratelimit import FailureLimiter
 from services.context.status import RpcFailure, invalid, rpc

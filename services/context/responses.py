@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 
 from backbone.context.v1 import context_pb2 as pb
 from services.context import mapping
-from services.context.handoff import Handoff
+from services.context.handoff_book import Handoff
 from services.context.view import Entry
 
 SERVICE = pb.DESCRIPTOR.services_by_name["CustomerContextService"]

@@ -24,18 +24,21 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from backbone.avro_reader import EventDecoder
 from backbone.context.v1 import context_pb2
 from backbone.errors import ConfigurationError
 from backbone.kafka import AsyncPublisher
-from backbone.serde import INTERACTION_EVENT, AvroSerde, registry_client
+from backbone.serde import INTERACTION_EVENT, FastAvroEncoder, SchemaIds, registry_client
 from backbone.settings import Settings, get_settings
 from services.context import heap, responses
 from services.context.alert_rpcs import LOOKBACK_MS, AlertBoard
 from services.context.audit import Auditor
 from services.context.complaint_index import ComplaintIndex
 from services.context.complaint_rpcs import ComplaintDesk
+from services.context.drain import stop_server
 from services.context.feed import Source, TopicFeed
-from services.context.handoff import HandoffBook, HandoffDesk
+from services.context.handoff import HandoffDesk
+from services.context.handoff_book import HandoffBook
 from services.context.kpis import KpiView
 from services.context.servicer import ContextServicer
 from services.context.view import ContextView
@@ -71,10 +74,15 @@ class ContextServer:
         self._clock = clock
         self._expiry_interval_s = expiry_interval_s
         registry = _shared_registry(settings)
-        self._serde = AvroSerde(registry, INTERACTION_EVENT)
+        # Handoff and complaint events are written with the compiled encoder, its schema
+        # id resolved in the background at start (never on a call: the registry may be
+        # down); readiness waits for it.
+        self._encoder = FastAvroEncoder(registry, INTERACTION_EVENT)
+        self._schemas = SchemaIds([(self._encoder, settings.topic("handoffs"))],
+                                  name=f"context-{self.instance}")
         self.view = ContextView()
         self.kpis = KpiView()
-        self.book = HandoffBook(self._serde, settings.topic("handoffs"),
+        self.book = HandoffBook(EventDecoder(registry), settings.topic("handoffs"),
                                 retention_s=settings.handoff_retention_s,
                                 max_size=settings.handoff_book_max)
         lookback_ms = int((settings.handoff_max_ttl_s + settings.handoff_expiry_grace_s
@@ -94,7 +102,7 @@ class ContextServer:
                                       **{"linger.ms": 0})
         self._audit = AsyncPublisher(settings, client_id=f"context-{self.instance}-audit",
                                      **{"linger.ms": 2})  # every read waits for its record
-        self.desk = HandoffDesk(settings, self.book, self._events, self._serde,
+        self.desk = HandoffDesk(settings, self.book, self._events, self._encoder,
                                 instance=self.instance, clock=clock)
         self.auditor = Auditor(settings, self._audit, self._events, instance=self.instance)
         self.servicer = ContextServicer(settings, view=self.view, kpis=self.kpis, feed=self.feed,
@@ -102,7 +110,7 @@ class ContextServer:
                                         instance=self.instance, clock=clock,
                                         complaints=self.complaints, alerts=self.alerts,
                                         complaint_desk=ComplaintDesk(
-                                            settings, self._events, self._serde,
+                                            settings, self._events, self._encoder,
                                             self.instance))
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else \
             health.HealthServicer()
@@ -124,12 +132,14 @@ class ContextServer:
             heap.tune()
         self._draining = False
         self._serving = False
+        self.servicer.drain.reset()
         loop = asyncio.get_running_loop()
         self.view.bind(loop)
         self.book.bind(loop)
         self.alerts.bind(loop)
         await self._events.start()
         await self._audit.start()
+        self._schemas.start()
         await self.feed.start()
         server = grpc.aio.server(options=server_options(self.settings),
                                  maximum_concurrent_rpcs=self.settings.grpc_max_concurrent_rpcs)
@@ -159,13 +169,17 @@ class ContextServer:
         self._draining = True  # readiness stays red from here on
         if self._server is not None:
             await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-            await self._server.stop(grace_s)
+            # UNAVAILABLE for every call the stop refuses, never CANCELLED (drain.py).
+            await stop_server(self._server, self.servicer.drain,
+                              drain_s=self.settings.grpc_drain_s, grace_s=grace_s)
             self._server = None
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self._schemas.stop()
+        self.book.close()
         await self.feed.stop()
         await self._events.stop()
         await self._audit.stop()
@@ -208,7 +222,7 @@ class ContextServer:
         """Can take calls now: view caught up and Kafka answering both publishers (every
         read writes an audit record first, so no Kafka means no context)."""
         return (not self._draining and self.feed.caught_up and self._events.healthy
-                and self._audit.healthy)
+                and self._audit.healthy and self._schemas.ready)
 
     async def _watch_readiness(self, interval_s: float = 0.5) -> None:
         """Keep gRPC health in step with :attr:`ready`, both ways: NOT_SERVING while
@@ -246,8 +260,10 @@ class ContextServer:
     async def _readyz(self, _: web.Request) -> web.Response:
         if self.ready:
             return web.json_response({"ready": True})
-        reason = ("draining" if self._draining else "loading" if not self.feed.caught_up
-                  else "kafka_unreachable")
+        reason = ("draining" if self._draining
+                  else "schemas_not_ready" if not self._schemas.ready
+                  or self.book.waiting_for_registry
+                  else "loading" if not self.feed.caught_up else "kafka_unreachable")
         return web.json_response({"ready": False, "reason": reason}, status=503,
                                  headers={"Retry-After": "2"})
 

@@ -20,8 +20,10 @@ from services.context.audit import Access, Auditor
 from services.context.auth import Authenticator, Principal
 from services.context.complaint_index import ComplaintIndex
 from services.context.complaint_rpcs import ComplaintDesk, ComplaintRpcs
+from services.context.drain import Drain
 from services.context.feed import TopicFeed
-from services.context.handoff import HandoffBook, HandoffDesk
+from services.context.handoff import HandoffDesk
+from services.context.handoff_book import HandoffBook
 from services.context.handoff_rpcs import HandoffRpcs
 from services.context.kpi_rpcs import KpiRpcs
 from services.context.kpis import KpiView
@@ -60,6 +62,7 @@ class ContextServicer(KpiRpcs, HandoffRpcs, ComplaintRpcs, AlertRpcs,
         self._complaints = complaints if complaints is not None else ComplaintIndex()
         self._complaint_desk = complaint_desk
         self._alerts = alerts if alerts is not None else AlertBoard()
+        self.drain = Drain()  # the server's shutdown (services/context/drain.py)
 
     # -- shared steps ----------------------------------------------------------------
     def _ready(self) -> None:

@@ -1,7 +1,8 @@
 """gRPC errors with proper codes and google.rpc details, and the per-call wrapper.
 
 Handlers raise :class:`RpcFailure`; :func:`rpc` turns it (and anything unexpected) into a
-status with details, so no call ever ends as UNKNOWN, and records the call's metrics.
+status with details, so no call ever ends as UNKNOWN, and records the call's metrics. The
+servicer's ``drain`` (services/context/drain.py) holds and refuses calls at shutdown.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from backbone import metrics
-from backbone.errors import BackboneError, BackpressureError, PublishError
+from backbone.errors import BackboneError, BackpressureError, PublishError, SchemaRegistryError
 
 log = logging.getLogger(__name__)
 DOMAIN = "context.backbone.bank"
@@ -77,6 +78,8 @@ def outcome(exc: BaseException) -> tuple[str, str]:
         return "UNAVAILABLE", "BACKPRESSURE"
     if isinstance(exc, PublishError):
         return "UNAVAILABLE", "KAFKA_UNAVAILABLE"
+    if isinstance(exc, SchemaRegistryError):
+        return "UNAVAILABLE", "SCHEMAS_NOT_READY"
     if isinstance(exc, TimeoutError):
         return "DEADLINE_EXCEEDED", ""
     return "INTERNAL", "INTERNAL"
@@ -89,6 +92,8 @@ def _from_exception(exc: BaseException) -> RpcFailure:
         return unavailable(exc.message, exc.retry_after_s, "BACKPRESSURE")
     if isinstance(exc, PublishError):
         return unavailable(exc.message, 1.0, "KAFKA_UNAVAILABLE")
+    if isinstance(exc, SchemaRegistryError):  # the write schema not resolved yet
+        return unavailable(exc.message, exc.retry_after_s, "SCHEMAS_NOT_READY")
     if isinstance(exc, TimeoutError):
         return RpcFailure(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
     log.exception("unexpected error in gRPC handler")
@@ -111,6 +116,8 @@ def rpc(method: str) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Aw
             started = time.perf_counter()
             code = "OK"
             try:
+                if self.drain.draining:  # shutting down: services/context/drain.py
+                    await self.drain.refuse(context)
                 return await handler(self, request, context)
             except Exception as exc:
                 failure = _from_exception(exc)
@@ -134,7 +141,9 @@ def rpc_stream(method: str) -> Callable[[Callable[..., AsyncIterator[T]]],
                        context: grpc.aio.ServicerContext) -> AsyncIterator[T]:
             code = "OK"
             try:
-                async for item in handler(self, request, context):
+                if self.drain.draining:
+                    await self.drain.refuse(context)
+                async for item in self.drain.guard(handler(self, request, context)):
                     yield item
             except Exception as exc:
                 failure = _from_exception(exc)

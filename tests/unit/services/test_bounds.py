@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from backbone import vocabulary
 from backbone.settings import Settings
 from connectors.dedupe import RecentIds, SeenSignatures
-from services.context.handoff import HandoffBook
+from services.context.handoff_book import HandoffBook
 from services.context.ratelimit import FailureLimiter
 from services.context.server import server_options
 from services.context.status import RpcFailure
@@ -35,7 +35,7 @@ def _gauge(name: str, **labels: str) -> float | None:
 
 
 def test_closed_handoffs_are_evicted_after_the_retention_open_ones_stay() -> None:
-    book = HandoffBook(serde=None, topic="handoffs", retention_s=60.0)  # type: ignore[arg-type]
+    book = HandoffBook(decoder=None, topic="handoffs", retention_s=60.0)  # type: ignore[arg-type]
     book.apply(_event(vocabulary.HANDOFF_CREATED, "open", at=0))
     book.apply(_event(vocabulary.HANDOFF_CREATED, "done", at=0))
     book.apply(_event(vocabulary.HANDOFF_ACCEPTED, "done", at=1_000))
@@ -50,7 +50,7 @@ def test_closed_handoffs_are_evicted_after_the_retention_open_ones_stay() -> Non
 
 
 def test_book_is_bounded_and_evicts_the_oldest_closed_handoffs_first() -> None:
-    book = HandoffBook(serde=None, topic="handoffs", max_size=3)  # type: ignore[arg-type]
+    book = HandoffBook(decoder=None, topic="handoffs", max_size=3)  # type: ignore[arg-type]
     book.apply(_event(vocabulary.HANDOFF_CREATED, "open-1", at=0))
     for i in range(2):
         book.apply(_event(vocabulary.HANDOFF_CREATED, f"closed-{i}", at=1))
@@ -64,7 +64,7 @@ def test_book_is_bounded_and_evicts_the_oldest_closed_handoffs_first() -> None:
 
 
 def test_waiters_that_are_never_decided_do_not_pile_up() -> None:
-    book = HandoffBook(serde=None, topic="handoffs")  # type: ignore[arg-type]
+    book = HandoffBook(decoder=None, topic="handoffs")  # type: ignore[arg-type]
     for _ in range(3):
         book.forget_waiter("h", book.decided("h"))
     assert book._waiters == {}

@@ -15,7 +15,8 @@ from backbone.errors import BackpressureError, PublishError
 from backbone.identifiers import Hasher
 from backbone.settings import Settings
 from services.context.audit import Auditor
-from services.context.handoff import HandoffBook, HandoffDesk
+from services.context.handoff import HandoffDesk
+from services.context.handoff_book import HandoffBook
 from services.context.kpis import KpiView
 from services.context.servicer import ContextServicer
 from services.context.view import ContextView
@@ -104,7 +105,7 @@ def _servicer(settings: Settings, publisher: _Publisher) -> ContextServicer:
     phone = Hasher.from_settings(settings).hash("PHONE", PHONE)
     view.apply_batch([_Message("c1", snapshot("c1", 1, phone_hash=phone)),  # type: ignore[list-item]
                       _Message("c2", snapshot("c2", 1, phone_hash=phone))])
-    book = HandoffBook(serde=None, topic="handoffs")  # type: ignore[arg-type]
+    book = HandoffBook(decoder=None, topic="handoffs")  # type: ignore[arg-type]
     desk = HandoffDesk(settings, book, publisher, None, instance="u",  # type: ignore[arg-type]
                        clock=lambda: 0.0)
     auditor = Auditor(settings, publisher, publisher, instance="u")  # type: ignore[arg-type]

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from pydantic import SecretStr
 
 from backbone import vocabulary
-from backbone.serde import INTERACTION_EVENT, AvroSerde, registry_client
+from backbone.avro_reader import EventDecoder
+from backbone.serde import INTERACTION_EVENT, AvroSerde, FastAvroEncoder, registry_client
 from backbone.settings import Settings
 from services.context.auth import Principal, Role
-from services.context.handoff import Handoff, HandoffBook, HandoffDesk, closed_event_id
+from services.context.handoff import HandoffDesk
+from services.context.handoff_book import Handoff, HandoffBook, closed_event_id
 
 
 def _event(kind: str, attempt: str, at: int = 2) -> dict[str, Any]:
@@ -24,7 +27,7 @@ def _event(kind: str, attempt: str, at: int = 2) -> dict[str, Any]:
 
 
 def test_first_terminal_event_in_log_order_wins() -> None:
-    book = HandoffBook(serde=None, topic="handoffs")  # type: ignore[arg-type]
+    book = HandoffBook(decoder=None, topic="handoffs")  # type: ignore[arg-type]
     book.apply(_event(vocabulary.HANDOFF_CREATED, "create", at=1))
     book.apply(_event(vocabulary.HANDOFF_ACCEPTED, "first"))
     book.apply(_event(vocabulary.HANDOFF_CANCELLED, "second"))
@@ -51,18 +54,21 @@ class _Publisher:
         return future
 
 
-def _desk(settings: Settings, serde: AvroSerde, publisher: _Publisher
+def _desk(settings: Settings, client: SchemaRegistryClient, publisher: _Publisher
           ) -> tuple[HandoffDesk, HandoffBook]:
-    book = HandoffBook(serde, settings.topic("handoffs"))
-    return HandoffDesk(settings, book, publisher, serde, instance="a",  # type: ignore[arg-type]
+    """What the service builds: the compiled encoder writes, the fastavro reader reads."""
+    book = HandoffBook(EventDecoder(client), settings.topic("handoffs"))
+    encoder = FastAvroEncoder(client, INTERACTION_EVENT)
+    return HandoffDesk(settings, book, publisher, encoder, instance="a",  # type: ignore[arg-type]
                        clock=lambda: 1_790_000_000.0), book
 
 
 async def test_created_events_carry_no_credentials_yet_a_restarted_instance_redeems(
         unit_settings: Settings) -> None:
-    serde = AvroSerde(registry_client(unit_settings), INTERACTION_EVENT)
+    client = registry_client(unit_settings)  # one in-process registry for all of them
+    serde = AvroSerde(client, INTERACTION_EVENT)
     publisher = _Publisher()
-    desk, _ = _desk(unit_settings, serde, publisher)
+    desk, _ = _desk(unit_settings, client, publisher)
     agent = Principal("agent-1", Role.AGENT, "token")
     handoff, token, code, _ = await desk.create(agent, "cust-1", "PHONE", "APP", "j1", "r",
                                                 "s", 0)
@@ -74,10 +80,10 @@ async def test_created_events_carry_no_credentials_yet_a_restarted_instance_rede
     for secret in (token, code, handoff.token_hash, handoff.code_hash):
         assert secret.encode() not in publisher.values[0]
 
-    fresh, book = _desk(unit_settings, serde, _Publisher())  # another instance, or a restart
+    fresh, book = _desk(unit_settings, client, _Publisher())  # another instance, or a restart
     book.apply(event)
     assert fresh.find(token, "").handoff_id == handoff.handoff_id
     assert fresh.find("", code[:4] + " " + code[4:]).handoff_id == handoff.handoff_id
     other_key = unit_settings.model_copy(update={"handoff_key": SecretStr("another-key")})
-    assert _desk(other_key, serde, _Publisher())[0].credentials(handoff.handoff_id) != \
+    assert _desk(other_key, client, _Publisher())[0].credentials(handoff.handoff_id) != \
         (token, code)
