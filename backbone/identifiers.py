@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from backbone.settings import Settings
 
@@ -101,6 +102,7 @@ def mask_name(raw: str) -> str:
     return value[:1] + "*" * max(len(value) - 1, 1) if value else ""
 
 
+@lru_cache(maxsize=200_000)  # asked for every identifier of every event, values repeat
 def is_blocked(value: str) -> bool:
     """Values that look like placeholders or test numbers never link customers."""
     v = value.strip().lower()

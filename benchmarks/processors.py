@@ -24,11 +24,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from backbone.avro_reader import EventDecoder
 from backbone.serde import registry_client
 from backbone.settings import Settings
 from deploy.stack import pipeline as h
 from deploy.stack.topics import delete_prefixed, ensure_topics
-from stream_processors.codec import EventDecoder
 from stream_processors.synthetic import workload
 
 
