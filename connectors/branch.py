@@ -53,6 +53,10 @@ EVENTS = {
 }
 COUNTER_EVENTS = frozenset({"counter_opened", "counter_closed"})
 LOCAL = timedelta(hours=8)  # branch business days are China Standard Time days
+# Ticket numbers restart every business day, so the day is part of a visit's id. The
+# day rolls over at 04:00, not midnight: a visit from 23:50 to 00:10 (a 24-hour branch,
+# a late rating) stays one visit, and no branch opens before 04:00.
+DAY_ROLLOVER = timedelta(hours=4)
 
 EVENT_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["event", "branch", "occurred_at"],
@@ -72,6 +76,12 @@ EVENT_SCHEMA: dict[str, Any] = {
 }
 
 
+def business_day(occurred_ms: int) -> str:
+    """The branch business day (ISO date) an event at ``occurred_ms`` belongs to."""
+    return (datetime.fromtimestamp(occurred_ms / 1000, UTC) + LOCAL - DAY_ROLLOVER
+            ).date().isoformat()
+
+
 def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
               trusted: bool = True) -> InteractionEvent:
     """``trusted``: the API key's trust (the HTTP handler passes it; tests default to a
@@ -81,7 +91,7 @@ def map_event(pipeline: Pipeline, source: str, body: dict[str, Any], *,
         raise untrusted("event", kind)
     branch = require_str(body, "branch", max_len=64) or ""
     occurred = pipeline.when(body.get("occurred_at"), "occurred_at")
-    day = (datetime.fromtimestamp(occurred / 1000, UTC) + LOCAL).date().isoformat()
+    day = business_day(occurred)
     counter = require_str(body, "counter", required=False, max_len=32)
     teller = require_str(body, "teller", required=False, max_len=64)
     org = Organisation(branch=branch, queue=require_str(body, "queue", required=False,

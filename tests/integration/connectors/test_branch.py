@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -10,12 +12,21 @@ from connectors.branch import create_app
 from tests.integration.connectors.conftest import read_topic
 
 AUTH = {"Authorization": "Bearer branch-dev-key"}
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _yesterday_at(hour: int, minute: int) -> int:
+    day = datetime.now(SHANGHAI).date() - timedelta(days=1)
+    at = datetime.combine(day, datetime.min.time(), SHANGHAI).replace(hour=hour, minute=minute)
+    return int(at.timestamp() * 1000)
 
 
 async def test_a_ticket_from_issue_to_rating(settings_factory, serve):
     settings = settings_factory()
     base = await serve(create_app(settings))
-    t = int(time.time() * 1000) - 3_600_000
+    # 23:50 yesterday, branch time: the rating comes after midnight and still belongs to
+    # the visit (the branch business day rolls over at 04:00, connectors/branch.py).
+    t = _yesterday_at(23, 50)
     common = {"branch": "SH-017", "ticket_id": "A023", "queue": "personal"}
     feed = [
         {"event": "counter_opened", "branch": "SH-017", "counter": "05", "teller": "T9",
