@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from backbone import alert_record
+from backbone import alert_record, kpi_record
 from backbone.models import now_ms
 from stream_processors import alerts as alert_rules
 from stream_processors import gauges, kpis, windows
@@ -73,23 +73,25 @@ class KpiStage:
         channel, scope = scope_key.split("|", 1)
         starts = windows.window_starts(now, cfg)
         for window, vals in values.items():
-            await self.sink.emit(KPIS, f"{scope_key}|{window}".encode(), dumps({
-                "channel": channel, "scope": scope, "window": window,
-                "window_start": starts[window], "as_of": now, "values": vals}))
+            await self.sink.emit(KPIS, kpi_record.key(channel, scope, window),
+                                 dumps(kpi_record.window_record(
+                                     channel, scope, window, window_start=starts[window],
+                                     as_of=now, values=vals)))
             gauges.publish(channel, scope, window, vals)
         # Clock-aligned intervals of today and yesterday: only those that changed.
         since = windows.business_day_start(now, cfg, days_back=1)
         published = self._published.setdefault(scope_key, set())
         current = set()
         for window, rec in windows.intervals(buckets, since, cfg).items():
-            ikey = f"{scope_key}|{window}".encode()
+            ikey = kpi_record.key(channel, scope, window)
             current.add(ikey)
             if (self.interval_cache.get(ikey) or (0, None))[1] == rec["values"]:
                 continue
             self.interval_cache[ikey] = (rec["window_start"], rec["values"])
             published.add(ikey)
-            await self.sink.emit(KPIS, ikey, dumps({"channel": channel, "scope": scope,
-                                                    "window": window, "as_of": now, **rec}))
+            await self.sink.emit(KPIS, ikey, dumps(kpi_record.interval_record(
+                channel, scope, rec["interval"], window_start=rec["window_start"],
+                window_end=rec["window_end"], as_of=now, values=rec["values"])))
         # An interval whose data has all moved away (a wrap-up's contact claimed by its
         # call, two customers merged) has nothing left to report: its record is deleted.
         for ikey in published - current:

@@ -8,6 +8,7 @@ import time
 import grpc
 import pytest
 
+from backbone import kpi_record
 from backbone.business_time import business_day_start
 from backbone.context.v1 import context_pb2 as pb
 from services.context.server import ContextServer
@@ -18,11 +19,10 @@ HALF_HOUR = 1_800_000
 
 def _interval(writer: SnapshotWriter, scope: str, name: str, start: int, end: int,
               offered: float) -> None:
-    """A record in the KPI stage's published shape (docs/kpis.md)."""
-    writer.put_kpi(f"PHONE|{scope}|{name}@{start}", {
-        "channel": "PHONE", "scope": scope, "window": f"{name}@{start}", "interval": name,
-        "window_start": start, "window_end": end, "as_of": end - 1,
-        "values": {"offered": offered, "answered": offered - 1, "service_level": 0.5}})
+    """A record as the KPI stage publishes it (schemas/json/kpi/v1.json)."""
+    writer.put_kpi(f"PHONE|{scope}|{name}@{start}", kpi_record.interval_record(
+        "PHONE", scope, name, window_start=start, window_end=end, as_of=end - 1,
+        values={"offered": offered, "answered": offered - 1, "service_level": 0.5}))
 
 
 async def test_todays_intervals_in_order_and_apart_from_live_windows(
@@ -33,8 +33,8 @@ async def test_todays_intervals_in_order_and_apart_from_live_windows(
     _interval(writer, "queue:cards", "30m", day, day + HALF_HOUR, 4)
     _interval(writer, "all", "30m", day - HALF_HOUR, day, 99)  # yesterday's last interval
     _interval(writer, "all", "1d", day, day + 86_400_000, 33)
-    writer.put_kpi("PHONE|all|15m", {"channel": "PHONE", "scope": "all", "window": "15m",
-                                     "values": {"offered": 7}})
+    writer.put_kpi("PHONE|all|15m", kpi_record.window_record(
+        "PHONE", "all", "15m", window_start=day, as_of=day, values={"offered": 7}))
     writer.put("cust-i", snapshot("cust-i", 1))  # a marker: once visible, the KPIs are too
     channel, api = stub(server.port)
     async with channel:

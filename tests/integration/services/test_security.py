@@ -10,6 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from backbone import kpi_record
 from backbone.context.v1 import context_pb2 as pb
 from backbone.settings import Settings
 from services.context.server import ContextServer
@@ -91,12 +92,12 @@ async def test_roles_decide_calls_and_masking_and_reads_are_audited(
 
 async def test_live_kpis_health_and_reflection(server: ContextServer,
                                                writer: SnapshotWriter) -> None:
-    writer.put_kpi("PHONE|queue:cards|15m", {
-        "channel": "PHONE", "scope": "queue:cards", "window": "15m", "as_of": 1_790_000_000_000,
-        "values": {"service_level": {"value": 0.8, "numerator": 80, "denominator": 100},
-                   "asa_s": 14.5}})
-    writer.put_kpi("APP|all|1m", {"channel": "APP", "scope": "all", "window": "1m",
-                                  "values": {"offered": 12}})
+    at = 1_790_000_000_000
+    writer.put_kpi("PHONE|queue:cards|15m", kpi_record.window_record(
+        "PHONE", "queue:cards", "15m", window_start=at - 840_000, as_of=at,
+        values={"service_level": 0.8, "asa_s": 14.5}))
+    writer.put_kpi("APP|all|1m", kpi_record.window_record(
+        "APP", "all", "1m", window_start=at, as_of=at, values={"offered": 12}))
     writer.put("cust-k", snapshot("cust-k", 1))  # a marker: once visible, the KPIs are too
     channel, api = stub(server.port)
     async with channel:
@@ -105,7 +106,7 @@ async def test_live_kpis_health_and_reflection(server: ContextServer,
                                      metadata=auth("supervisor"), timeout=5)
         assert [(s.scope, s.window) for s in kpis.snapshots] == [("queue:cards", "15m")]
         values = {v.name: v for v in kpis.snapshots[0].values}
-        assert values["service_level"].numerator == 80 and values["asa_s"].value == 14.5
+        assert values["service_level"].value == 0.8 and values["asa_s"].value == 14.5
 
         health = health_pb2_grpc.HealthStub(channel)
         answer = await health.Check(health_pb2.HealthCheckRequest(
