@@ -4,22 +4,12 @@ against ``schemas/json/alert/v1.json``."""
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from backbone.errors import ValidationError
+from backbone import json_contract
 
 SCHEMA_VERSION = 1
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas/json/alert/v1.json"
-
-
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+SCHEMA_FILE = json_contract.schema_file("alert", SCHEMA_VERSION)
 
 
 def key(alert: str, channel: str, scope: str) -> bytes:
@@ -37,16 +27,9 @@ def build(alert: str, channel: str, scope: str, state: str, *, at: int, since: i
 
 def check(record: Any) -> dict[str, Any]:
     """The record if it follows the contract; ValidationError otherwise."""
-    error = next(iter(_validator().iter_errors(record)), None)
-    if error is not None:
-        raise ValidationError(f"alert record: {error.message[:200]}", code="bad_alert",
-                              field=".".join(str(p) for p in error.path) or None)
-    return record
+    return json_contract.check(SCHEMA_FILE, record, what="alert", code="bad_alert")
 
 
 def parse(raw: bytes) -> dict[str, Any]:
-    try:
-        record = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationError("alert record is not JSON", code="bad_alert") from exc
+    record = json_contract.loads(raw, what="alert", code="bad_alert")
     return check(record)

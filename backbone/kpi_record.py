@@ -10,24 +10,15 @@ written out (:func:`check_fast`, ~100x cheaper).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, NoReturn
 
-import jsonschema
-
+from backbone import json_contract
 from backbone.errors import ValidationError
 
 SCHEMA_VERSION = 1
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas/json/kpi/v1.json"
-
-
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+SCHEMA_FILE = json_contract.schema_file("kpi", SCHEMA_VERSION)
 
 
 def key(channel: str, scope: str, window: str) -> bytes:
@@ -53,11 +44,7 @@ def interval_record(channel: str, scope: str, interval: str, *, window_start: in
 
 def check(record: Any) -> dict[str, Any]:
     """The record if it follows the contract; ValidationError otherwise."""
-    error = next(iter(_validator().iter_errors(record)), None)
-    if error is not None:
-        raise ValidationError(f"KPI record: {error.message[:200]}", code="bad_kpi",
-                              field=".".join(str(p) for p in error.path) or None)
-    return record
+    return json_contract.check(SCHEMA_FILE, record, what="KPI", code="bad_kpi")
 
 
 WINDOWS = frozenset({"1m", "15m", "1h", "today"})
@@ -118,8 +105,5 @@ def check_fast(record: Any) -> dict[str, Any]:
 
 
 def parse(raw: bytes) -> dict[str, Any]:
-    try:
-        record = json.loads(raw)
-    except ValueError as exc:
-        raise ValidationError("KPI record is not JSON", code="bad_kpi") from exc
+    record = json_contract.loads(raw, what="KPI", code="bad_kpi")
     return check_fast(record)
