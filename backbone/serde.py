@@ -434,7 +434,7 @@ class SchemaIds:
 
     def __init__(self, wanted: Sequence[tuple[FastAvroEncoder, str]], *, name: str,
                  timeout_s: float = 5.0, min_backoff_s: float = 0.2,
-                 max_backoff_s: float = 4.0) -> None:
+                 max_backoff_s: float = 2.0) -> None:
         self.name = name
         self._wanted = list(wanted)
         self.timeout_s, self.min_backoff_s, self.max_backoff_s = (timeout_s, min_backoff_s,
