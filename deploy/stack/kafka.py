@@ -87,11 +87,8 @@ def server_properties(settings: Settings, data_dir: Path) -> str:
 
 def wait_ready(settings: Settings, timeout_s: float, pid: int | None = None,
                log_path: Path | None = None) -> None:
-    """Ready means the broker answers a metadata request, not just that the port is open.
-
-    A new client per attempt asks the bootstrap address itself: a client kept across
-    attempts moves on to the advertised listener once it has learnt it, which may not be
-    reachable yet (a fault-test proxy in front of the broker)."""
+    """Ready means the broker answers a metadata request, not just that the port is open."""
+    admin = AdminClient(settings.kafka_common() | {"socket.timeout.ms": 2000, "log_level": 0})
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
@@ -99,8 +96,6 @@ def wait_ready(settings: Settings, timeout_s: float, pid: int | None = None,
             raise StackError(
                 f"Kafka died during start-up. Last lines of {log_path}:\n"
                 f"{proc.tail(log_path) if log_path else ''}")
-        admin = AdminClient(settings.kafka_common() | {"socket.timeout.ms": 2000,
-                                                        "log_level": 0})
         try:
             md = admin.list_topics(timeout=2)
             if md.brokers:

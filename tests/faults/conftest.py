@@ -99,9 +99,11 @@ def broker_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     started: list[PrivateBroker] = []
 
     def make(advertised: str | None = None, registry: str | None = None,
-             **overrides: object) -> PrivateBroker:
+             port: int | None = None, **overrides: object) -> PrivateBroker:
+        """``port``: the client listener's port, when something (a proxy) must know it
+        before the broker starts."""
         name = f"kafka-fault-{uuid.uuid4().hex[:6]}"
-        port, direct_port = free_port(), free_port()
+        port, direct_port = port or free_port(), free_port()
         monkeypatch.setattr(kafka, "server_properties",
                             _with_direct_listener(direct_port, advertised))
         base = Settings(kafka_bootstrap=f"127.0.0.1:{port}", local_controller_port=free_port(),

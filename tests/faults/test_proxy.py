@@ -19,10 +19,15 @@ DELAY_MS = 300
 
 
 async def _proxied(broker_factory, registry):
-    proxy = FaultProxy(("127.0.0.1", 0), port=free_port())
+    # The proxy knows the broker's port before the broker starts, and the start (which
+    # blocks: it waits for a metadata answer, through the proxy once the broker has said
+    # where it is) runs in a thread: the proxy pumps on this event loop. Started inline,
+    # the loop stood still and the start-up check failed in 4 of 6 runs.
+    upstream = free_port()
+    proxy = FaultProxy(("127.0.0.1", upstream), port=free_port())
     await proxy.start()
-    broker = broker_factory(advertised=f"127.0.0.1:{proxy.port}", registry=registry.url)
-    proxy.upstream = ("127.0.0.1", int(broker.start_settings.kafka_bootstrap.rsplit(":", 1)[1]))
+    broker = await asyncio.to_thread(broker_factory, advertised=f"127.0.0.1:{proxy.port}",
+                                     registry=registry.url, port=upstream)
     return proxy, broker
 
 
