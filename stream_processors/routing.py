@@ -81,21 +81,11 @@ def remember(event: dict[str, Any], memory: dict[str, Any] | None,
     found = anchor(event)
     first = ident.primary([i for i in event.get("identifiers") or () if ident.usable(i)])
     parked = _parks(event, plan(event, memory) if outs is None else outs)
-    if found is None and first is None:
-        if parked == bool((memory or {}).get("u")):
-            return memory
-        new = dict(memory or {})
-        if parked:
-            new["u"] = 1
-        else:
-            new.pop("u", None)  # this event claimed the bucket
-        new["t"] = max(at, int((memory or {}).get("t", 0)))
-        return new
     new = dict(memory or {})
     if parked:
         new["u"] = 1
     else:
-        new.pop("u", None)
+        new.pop("u", None)  # routed elsewhere: this event claimed the bucket
     if found is not None:
         if "a" not in new:
             new["a"], new["at"] = found["value"], at
@@ -111,7 +101,7 @@ def remember(event: dict[str, Any], memory: dict[str, Any] | None,
             new["it"] = at
         elif new["i"]["type"] == first["type"] and new["i"]["value"] == first["value"]:
             new["it"] = min(new["it"], at)
-    if new == memory:
+    if new == (memory or {}):
         return memory
     new["t"] = max(at, int((memory or {}).get("t", 0)))
     return new
